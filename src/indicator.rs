@@ -156,9 +156,13 @@ pub enum Value {
     /// A date by which (target) or on which (actual) something is done.
     Deadline(Date),
     /// Words only ("提升", "按合同规定实施"); for actuals, the band the words state, if any.
-    Qualitative { attainment: Option<Attainment> },
+    Qualitative {
+        attainment: Option<Attainment>,
+    },
     /// Kept verbatim (in `Parsed::text`) and reported, never dropped.
-    Unparsed { reason: String },
+    Unparsed {
+        reason: String,
+    },
 }
 
 /// Something the parser had to assume, reported as a warning by `check`.
@@ -297,7 +301,10 @@ fn parse_value(chars: &[char], name: Option<&str>, notes: &mut Vec<Note>) -> Val
                 }
             }
         }
-        1 => quantities.pop().map(Value::Quantity).unwrap_or(Value::Empty),
+        1 => quantities
+            .pop()
+            .map(Value::Quantity)
+            .unwrap_or(Value::Empty),
         _ => Value::Compound(quantities),
     }
 }
@@ -384,16 +391,90 @@ const POSTFIX_OPS: &[(&str, Op)] = &[
 
 /// Units recognised after a figure (and its 万/亿); longest match wins.
 const UNITS: &[&str] = &[
-    "百分比", "百分点", "工作日", "平方米", "人次", "场次", "个月", "小时", "分钟", "课时", "学时",
-    "公里", "千米", "人天", "家次", "户次", "台套", "篇次", "册次", "批次", "元", "%", "‰", "个",
-    "场", "项", "期", "人", "次", "件", "套", "部", "月", "天", "日", "年", "周", "户", "家", "所",
-    "名", "台", "册", "本", "篇", "处", "米", "份", "批", "类", "门", "座", "辆", "条", "张", "幅",
-    "间", "栋", "株", "棵", "头", "只", "亩", "吨", "分", "例", "支", "种", "档", "组", "轮", "千元",
-    "季", "卷", "字", "GB", "TB", "km",
+    "百分比",
+    "百分点",
+    "工作日",
+    "平方米",
+    "人次",
+    "场次",
+    "个月",
+    "小时",
+    "分钟",
+    "课时",
+    "学时",
+    "公里",
+    "千米",
+    "人天",
+    "家次",
+    "户次",
+    "台套",
+    "篇次",
+    "册次",
+    "批次",
+    "元",
+    "%",
+    "‰",
+    "个",
+    "场",
+    "项",
+    "期",
+    "人",
+    "次",
+    "件",
+    "套",
+    "部",
+    "月",
+    "天",
+    "日",
+    "年",
+    "周",
+    "户",
+    "家",
+    "所",
+    "名",
+    "台",
+    "册",
+    "本",
+    "篇",
+    "处",
+    "米",
+    "份",
+    "批",
+    "类",
+    "门",
+    "座",
+    "辆",
+    "条",
+    "张",
+    "幅",
+    "间",
+    "栋",
+    "株",
+    "棵",
+    "头",
+    "只",
+    "亩",
+    "吨",
+    "分",
+    "例",
+    "支",
+    "种",
+    "档",
+    "组",
+    "轮",
+    "千元",
+    "季",
+    "卷",
+    "字",
+    "GB",
+    "TB",
+    "km",
 ];
 
 fn starts_with(chars: &[char], pat: &str) -> bool {
-    pat.chars().enumerate().all(|(i, p)| chars.get(i) == Some(&p))
+    pat.chars()
+        .enumerate()
+        .all(|(i, p)| chars.get(i) == Some(&p))
 }
 
 fn ends_with(chars: &[char], pat: &str) -> bool {
@@ -582,7 +663,10 @@ fn ascii_number(s: &[char]) -> Result<Option<(Decimal, usize)>, String> {
         if c.is_ascii_digit() {
             digits.push(c);
             i += 1;
-        } else if c == ',' && !digits.is_empty() && !digits.contains('.') && is_thousands_comma(s, i)
+        } else if c == ','
+            && !digits.is_empty()
+            && !digits.contains('.')
+            && is_thousands_comma(s, i)
         {
             i += 1;
         } else if c == '.'
@@ -668,7 +752,10 @@ fn small_int(s: &[char], max_len: usize) -> Option<(u32, usize)> {
 fn parse_deadline(chars: &[char]) -> Option<Date> {
     let first_digit = chars.iter().position(|c| c.is_ascii_digit())?;
     let prefix = &chars[..first_digit];
-    if prefix.iter().any(|c| matches!(c, '≥' | '≤' | '>' | '<' | '=')) {
+    if prefix
+        .iter()
+        .any(|c| matches!(c, '≥' | '≤' | '>' | '<' | '='))
+    {
         return None;
     }
     let s = &chars[first_digit..];
@@ -782,14 +869,46 @@ fn day_part(year: Option<i32>, month: u32, rest: &[char]) -> Option<(u32, usize)
 /// 部分达成 and 未达成 are never read as 达成.
 pub fn classify_attainment(text: &str) -> Option<Attainment> {
     const UNMET: &[&str] = &[
-        "未达", "未完成", "未实现", "未能", "没有达", "没有完成", "未按", "效果较差", "不达标",
-        "未开展", "未落实", "差距较大",
+        "未达",
+        "未完成",
+        "未实现",
+        "未能",
+        "没有达",
+        "没有完成",
+        "未按",
+        "效果较差",
+        "不达标",
+        "未开展",
+        "未落实",
+        "差距较大",
     ];
     const PARTIAL: &[&str] = &["部分", "基本", "大部分", "一定效果", "有所"];
     const MET: &[&str] = &[
-        "达成", "完成", "实现", "达到", "达标", "符合", "明显", "良好", "提升", "提高", "及时",
-        "按时", "按期", "优秀", "满意", "有效", "显著", "较好", "增强", "改善",
-        "扩大", "稳定", "正常", "合规", "按合同",
+        "达成",
+        "完成",
+        "实现",
+        "达到",
+        "达标",
+        "符合",
+        "明显",
+        "良好",
+        "提升",
+        "提高",
+        "及时",
+        "按时",
+        "按期",
+        "优秀",
+        "满意",
+        "有效",
+        "显著",
+        "较好",
+        "增强",
+        "改善",
+        "扩大",
+        "稳定",
+        "正常",
+        "合规",
+        "按合同",
     ];
     let text = text.trim();
     if UNMET.iter().any(|w| text.contains(w)) || text == "否" {

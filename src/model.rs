@@ -219,7 +219,10 @@ impl Form {
     }
 
     pub fn project_name(&self) -> &str {
-        self.project.as_ref().map(|p| p.value.as_str()).unwrap_or("")
+        self.project
+            .as_ref()
+            .map(|p| p.value.as_str())
+            .unwrap_or("")
     }
 }
 

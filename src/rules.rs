@@ -144,8 +144,7 @@ impl Num {
             Num::Float(f) => f.to_string(),
             Num::Str(s) => s.clone(),
         };
-        Decimal::from_str(text.trim())
-            .map_err(|_| E::custom(format!("「{text}」不是数值")))
+        Decimal::from_str(text.trim()).map_err(|_| E::custom(format!("「{text}」不是数值")))
     }
 }
 
@@ -186,7 +185,10 @@ mod tests {
     #[test]
     fn floats_are_read_exactly_and_errors_are_chinese() {
         let text = DEFAULT_RULES_TOML.replace("score = 0.01", "score = 0.1");
-        assert_eq!(Rules::from_toml(&text, "x").unwrap().tolerance.score, dec!(0.1));
+        assert_eq!(
+            Rules::from_toml(&text, "x").unwrap().tolerance.score,
+            dec!(0.1)
+        );
         let bad = DEFAULT_RULES_TOML.replace("threshold = 130", "threshold = \"abc\"");
         let err = Rules::from_toml(&bad, "x.toml").unwrap_err().to_string();
         assert!(err.contains("格式错误"), "{err}");

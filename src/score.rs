@@ -194,7 +194,12 @@ fn quantity(rules: &Rules, t: &Quantity, a: &Quantity, weight: Decimal) -> Indic
 
 /// Several quantities in one cell: each is scored on its own share of 分值; the mean
 /// attainment decides the score.
-fn compound(rules: &Rules, ts: &[Quantity], acts: &[Quantity], weight: Decimal) -> IndicatorOutcome {
+fn compound(
+    rules: &Rules,
+    ts: &[Quantity],
+    acts: &[Quantity],
+    weight: Decimal,
+) -> IndicatorOutcome {
     let n = Decimal::from(ts.len() as u64);
     let mut total = Decimal::ZERO;
     let mut met = true;
@@ -234,7 +239,10 @@ fn banded(
     let (lo, hi) = match attainment {
         Some(a) => {
             let (lo, hi) = rules.qualitative.of(a);
-            (round2(weight * lo / hundred()), round2(weight * hi / hundred()))
+            (
+                round2(weight * lo / hundred()),
+                round2(weight * hi / hundred()),
+            )
         }
         None => (Decimal::ZERO, weight),
     };
@@ -329,18 +337,6 @@ pub fn score_form(rules: &Rules, form: &Form) -> Option<ProjectScore> {
         let annual = reported(&row.annual).unwrap_or_default();
         let executed = reported(&row.executed).unwrap_or_default();
         let b = score_budget(rules, annual, executed, weight);
-        if b.over_100 {
-            issues.push(
-                Issue::warning(
-                    "budget.rate_over_100",
-                    format!(
-                        "预算执行率 {}% 超过100%：全年执行数大于全年预算数，请核实",
-                        b.rate.unwrap_or_default()
-                    ),
-                )
-                .at(cell(&row.executed)),
-            );
-        }
         if let (Some(r), Some(rate)) = (reported(&row.rate_reported), b.rate) {
             if differs(r, rate) {
                 issues.push(
@@ -381,7 +377,9 @@ pub fn score_form(rules: &Rules, form: &Form) -> Option<ProjectScore> {
             rep,
         );
         let name = &ind.level3.value;
-        let at = cell(&ind.score_reported).or(cell(&ind.actual)).or(ind.target.cell);
+        let at = cell(&ind.score_reported)
+            .or(cell(&ind.actual))
+            .or(ind.target.cell);
         if o.out_of_band {
             let (lo, hi) = o.band.unwrap_or_default();
             let label = match o.method {
@@ -424,7 +422,10 @@ pub fn score_form(rules: &Rules, form: &Form) -> Option<ProjectScore> {
                 .at(cell(&ind.actual)),
             );
         }
-        let has_reason = ind.reason.as_ref().is_some_and(|r| !r.value.trim().is_empty());
+        let has_reason = ind
+            .reason
+            .as_ref()
+            .is_some_and(|r| !r.value.trim().is_empty());
         if o.reason_required && !has_reason && o.method != Method::Missing {
             let why = if o.over_achieved {
                 format!(
@@ -459,7 +460,10 @@ pub fn score_form(rules: &Rules, form: &Form) -> Option<ProjectScore> {
         }
     }
     issues.extend(weight_notes(rules, form, budget.as_ref()));
-    let issues = issues.into_iter().map(|i| i.in_source(&form.source)).collect();
+    let issues = issues
+        .into_iter()
+        .map(|i| i.in_source(&form.source))
+        .collect();
     Some(ProjectScore {
         budget,
         indicators: outcomes,
@@ -498,8 +502,8 @@ fn weight_notes(rules: &Rules, form: &Form, budget: Option<&BudgetOutcome>) -> V
             }
         }
     }
-    let total: Decimal =
-        budget.map(|b| b.weight).unwrap_or_default() + sums.iter().map(|(_, s)| *s).sum::<Decimal>();
+    let total: Decimal = budget.map(|b| b.weight).unwrap_or_default()
+        + sums.iter().map(|(_, s)| *s).sum::<Decimal>();
     if !form.indicators.is_empty() && total != hundred() {
         out.push(
             Issue::warning(

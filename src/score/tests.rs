@@ -68,7 +68,13 @@ fn published_a() {
     form.execution.as_mut().unwrap().total.rate_reported = Some(Sourced::derived(dec!(86.19)));
     form.total_reported = Some(Sourced::derived(dec!(98.62)));
     let s = score_form(&r, &form).unwrap();
-    assert!(s.issues.iter().all(|i| i.code != "score.rate_mismatch" && i.code != "score.total_mismatch"), "{:?}", s.issues);
+    assert!(
+        s.issues
+            .iter()
+            .all(|i| i.code != "score.rate_mismatch" && i.code != "score.total_mismatch"),
+        "{:?}",
+        s.issues
+    );
 }
 
 /// Published self-evaluation (b): 20000 元 budget, 9034 元 executed, indicators 90, all met.
@@ -101,7 +107,13 @@ fn published_c() {
         assert_eq!(o.met, Some(true), "{t}");
         assert!(!o.reason_required, "{t}");
     }
-    let q = score_indicator(&r, &parse("效果明显"), Some(&parse("达成预期指标")), dec!(10), Some(dec!(10)));
+    let q = score_indicator(
+        &r,
+        &parse("效果明显"),
+        Some(&parse("达成预期指标")),
+        dec!(10),
+        Some(dec!(10)),
+    );
     assert_eq!(q.score, dec!(10));
     assert!(!q.out_of_band);
     assert_eq!(q.band, Some((dec!(8.00), dec!(10.00))));
@@ -142,22 +154,51 @@ fn over_achievement_needs_a_reason() {
 
 #[test]
 fn qualitative_band_is_checked() {
-    let o = score_indicator(&rules(), &parse("提升"), Some(&parse("部分达成")), dec!(10), Some(dec!(9)));
+    let o = score_indicator(
+        &rules(),
+        &parse("提升"),
+        Some(&parse("部分达成")),
+        dec!(10),
+        Some(dec!(9)),
+    );
     assert!(o.out_of_band);
     assert_eq!(o.band, Some((dec!(6.00), dec!(8.00))));
-    let form = selfeval(dec!(1), dec!(1), vec![ind("效益指标", "提升", "部分达成", dec!(10), dec!(9))]);
+    let form = selfeval(
+        dec!(1),
+        dec!(1),
+        vec![ind("效益指标", "提升", "部分达成", dec!(10), dec!(9))],
+    );
     let s = score_form(&rules(), &form).unwrap();
-    let issue = s.issues.iter().find(|i| i.code == "score.out_of_band").expect("band issue");
+    let issue = s
+        .issues
+        .iter()
+        .find(|i| i.code == "score.out_of_band")
+        .expect("band issue");
     assert!(issue.message.contains("60–80%"), "{}", issue.message);
     // Inside the band: accepted as the unit chose.
-    let o = score_indicator(&rules(), &parse("提升"), Some(&parse("部分达成")), dec!(10), Some(dec!(7)));
+    let o = score_indicator(
+        &rules(),
+        &parse("提升"),
+        Some(&parse("部分达成")),
+        dec!(10),
+        Some(dec!(7)),
+    );
     assert_eq!((o.score, o.out_of_band), (dec!(7), false));
 }
 
 #[test]
 fn deadlines() {
-    assert_eq!(score("2023年底前完成", "2023年11月完成", dec!(5)).score, dec!(5));
-    let late = score_indicator(&rules(), &parse("2023年6月底前"), Some(&parse("2023年8月完成")), dec!(5), Some(dec!(2)));
+    assert_eq!(
+        score("2023年底前完成", "2023年11月完成", dec!(5)).score,
+        dec!(5)
+    );
+    let late = score_indicator(
+        &rules(),
+        &parse("2023年6月底前"),
+        Some(&parse("2023年8月完成")),
+        dec!(5),
+        Some(dec!(2)),
+    );
     assert_eq!(late.met, Some(false));
     assert_eq!(late.score, dec!(2));
 }
@@ -193,7 +234,14 @@ fn dec_strategy() -> impl Strategy<Value = Decimal> {
 }
 
 fn op_strategy() -> impl Strategy<Value = &'static str> {
-    prop_oneof![Just("≥"), Just(">"), Just("="), Just("≤"), Just("<"), Just("")]
+    prop_oneof![
+        Just("≥"),
+        Just(">"),
+        Just("="),
+        Just("≤"),
+        Just("<"),
+        Just("")
+    ]
 }
 
 proptest! {

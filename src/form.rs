@@ -1,0 +1,757 @@
+//! Recognise 项目支出绩效目标表 and 项目支出绩效自评表 in a sheet by their labels, never by fixed
+//! addresses: any number of forms per sheet, shifted, with note rows, blank columns, label
+//! variants and money in 元 or 万元.
+//!
+//! A form is anchored on its 项目名称 label. Its block of rows runs from its title (or header
+//! lines) to the start of the next form. Within a block, each value is the first cell right of
+//! its label that is not part of the label's own merge.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use crate::indicator::parse_with_name;
+use crate::model::{
+    Budget, CellRef, Execution, Form, FormKind, FundRow, Indicator, Issue, SourceRef, Sourced, Unit,
+};
+use crate::read::{Grid, GridCell, Sheet};
+
+/// Fold a label for comparison: no white space (inner spaces as in "其中：财政    资金"),
+/// full-width forms to ASCII (（）：→ ():).
+pub fn norm(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '【' | '〔' => '(',
+            '】' | '〕' => ')',
+            other => other,
+        })
+        .collect()
+}
+
+/// A label without a trailing colon or a (A)/(B)/(B/A)/(万元)-style suffix.
+fn bare(label: &str) -> String {
+    let mut s = norm(label);
+    while s.ends_with(':') {
+        s.pop();
+    }
+    if let Some(pos) = s.find('(') {
+        if s.ends_with(')') && pos > 0 {
+            s.truncate(pos);
+        }
+    }
+    s
+}
+
+/// Words that are labels of the forms: a value cell never holds one of these.
+const LABELS: &[&str] = &[
+    "项目名称",
+    "主管部门",
+    "实施单位",
+    "预算数",
+    "其中:财政资金",
+    "财政资金",
+    "其他资金",
+    "预算规模及资金用途",
+    "资金用途",
+    "绩效目标",
+    "年度绩效目标",
+    "项目资金",
+    "年度总体目标",
+    "预期目标",
+    "实际完成情况",
+    "一级指标",
+    "二级指标",
+    "三级指标",
+    "单位名称",
+    "预算单位",
+];
+
+fn is_label(text: &str) -> bool {
+    let b = bare(text);
+    LABELS.contains(&b.as_str())
+}
+
+/// One recognised form and what recognising it found wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormRead {
+    pub form: Form,
+    pub issues: Vec<Issue>,
+}
+
+/// Recognise every form in a sheet.
+pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
+    let grid = &sheet.grid;
+    let anchors: Vec<CellRef> = grid
+        .iter()
+        .filter(|(_, c)| c.anchor.is_none() && bare(&c.text) == "项目名称")
+        .map(|(at, _)| at)
+        .collect();
+    let end_row = grid.max_row().map(|r| r + 1).unwrap_or(0);
+    // Block starts: the title above each anchor, never above the previous anchor.
+    let mut starts = Vec::with_capacity(anchors.len());
+    for (i, a) in anchors.iter().enumerate() {
+        let floor = if i == 0 { 0 } else { anchors[i - 1].row + 1 };
+        starts.push(block_start(grid, a.row, floor));
+    }
+    let mut out = Vec::with_capacity(anchors.len());
+    for (i, anchor) in anchors.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(end_row);
+        let block = Block {
+            grid,
+            start: starts[i],
+            end,
+            merges_known: sheet.merges_known,
+        };
+        let source = SourceRef {
+            file: file.to_path_buf(),
+            sheet: sheet.name.clone(),
+        };
+        out.push(block.read(*anchor, source));
+    }
+    out
+}
+
+fn is_title(text: &str) -> bool {
+    let n = norm(text);
+    n.contains("绩效目标表") || n.contains("绩效自评表") || n.contains("自评表")
+}
+
+/// The first row of a form: its title if one stands within six rows above 项目名称, else the
+/// unit / 单位 / 年度 lines right above it.
+fn block_start(grid: &Grid, anchor_row: u32, floor: u32) -> u32 {
+    let lowest = anchor_row.saturating_sub(6).max(floor);
+    for r in (lowest..anchor_row).rev() {
+        if grid
+            .row(r)
+            .any(|(_, c)| c.anchor.is_none() && is_title(&c.text))
+        {
+            return r;
+        }
+    }
+    let mut start = anchor_row;
+    let lowest = anchor_row.saturating_sub(3).max(floor);
+    for r in (lowest..anchor_row).rev() {
+        let header_line = grid.row(r).any(|(_, c)| {
+            let n = norm(&c.text);
+            unit_line(&c.text).is_some() || n.starts_with("单位:") || year_of(&n).is_some()
+        });
+        if header_line {
+            start = r;
+        } else {
+            break;
+        }
+    }
+    start
+}
+
+/// "569301天津市科学技术协会" → ("569301", "天津市科学技术协会").
+pub fn unit_line(text: &str) -> Option<(String, String)> {
+    let t = text.trim();
+    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if digits.len() != 6 {
+        return None;
+    }
+    let name = t[digits.len()..]
+        .trim()
+        .trim_start_matches([':', '：', '-', ' '])
+        .trim();
+    if name.is_empty() || name.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits, name.to_string()))
+}
+
+/// A year written as 2023年 (first one) in a title, or (2023年度).
+pub fn year_of(text: &str) -> Option<i32> {
+    let chars: Vec<char> = text.chars().collect();
+    for i in 0..chars.len() {
+        if i + 4 < chars.len()
+            && chars[i..i + 4].iter().all(|c| c.is_ascii_digit())
+            && chars[i + 4] == '年'
+            && (i == 0 || !chars[i - 1].is_ascii_digit())
+        {
+            let y: i32 = chars[i..i + 4].iter().collect::<String>().parse().ok()?;
+            if (1990..=2100).contains(&y) {
+                return Some(y);
+            }
+        }
+    }
+    None
+}
+
+/// A number from a cell: the cell's own number, or its text ("1,850.00", "185.00万元", "86.18%").
+fn cell_number(cell: &GridCell) -> Option<Decimal> {
+    if let Some(n) = cell.number {
+        return Some(n);
+    }
+    let t: String = norm(&cell.text).chars().filter(|c| *c != ',').collect();
+    let t = t
+        .trim_end_matches('%')
+        .trim_end_matches("万元")
+        .trim_end_matches('元');
+    Decimal::from_str(t).ok()
+}
+
+fn is_dash(text: &str) -> bool {
+    matches!(norm(text).as_str(), "-" | "—" | "——" | "/" | "\\" | "无")
+}
+
+/// Header columns of the indicator table.
+#[derive(Debug, Default, Clone, Copy)]
+struct IndicatorCols {
+    level1: Option<u32>,
+    level2: Option<u32>,
+    level3: Option<u32>,
+    description: Option<u32>,
+    target: Option<u32>,
+    actual: Option<u32>,
+    weight: Option<u32>,
+    score: Option<u32>,
+    reason: Option<u32>,
+}
+
+/// Header columns of the 项目资金 block.
+#[derive(Debug, Default, Clone, Copy)]
+struct FundCols {
+    initial: Option<u32>,
+    annual: Option<u32>,
+    executed: Option<u32>,
+    weight: Option<u32>,
+    rate: Option<u32>,
+    score: Option<u32>,
+}
+
+struct Block<'g> {
+    grid: &'g Grid,
+    start: u32,
+    end: u32,
+    merges_known: bool,
+}
+
+impl<'g> Block<'g> {
+    /// Label cells (never merge fills) in the block, in reading order.
+    fn find(&self, mut pred: impl FnMut(&str) -> bool) -> Option<CellRef> {
+        self.find_from(self.start, &mut pred)
+    }
+
+    fn find_from(&self, from: u32, pred: &mut impl FnMut(&str) -> bool) -> Option<CellRef> {
+        for r in from..self.end {
+            for (c, cell) in self.grid.row(r) {
+                if cell.anchor.is_none() && pred(&cell.text) {
+                    return Some(CellRef::new(r, c));
+                }
+            }
+        }
+        None
+    }
+
+    /// The first cell right of a label that is not part of the label's merge; None if the next
+    /// filled cell is another label.
+    fn right_of(&self, label: CellRef) -> Option<(CellRef, &'g GridCell)> {
+        for (c, cell) in self.grid.row(label.row) {
+            if c <= label.col || cell.anchor == Some(label) {
+                continue;
+            }
+            if is_label(&cell.text) {
+                return None;
+            }
+            let here = CellRef::new(label.row, c);
+            return Some((cell.origin(here), cell));
+        }
+        None
+    }
+
+    fn text_right_of(&self, label: Option<CellRef>) -> Option<Sourced<String>> {
+        let (at, cell) = self.right_of(label?)?;
+        Some(Sourced::at(cell.text.trim().to_string(), at))
+    }
+
+    fn number_at(
+        &self,
+        at: CellRef,
+        cell: &GridCell,
+        what: &str,
+        scale: Decimal,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Sourced<Decimal>> {
+        if is_dash(&cell.text) {
+            return None;
+        }
+        match cell_number(cell) {
+            Some(n) => Some(Sourced::at((n * scale).normalize(), at)),
+            None => {
+                issues.push(
+                    Issue::error(
+                        "field.not_number",
+                        format!("「{what}」应填写数字，实际填写为「{}」", cell.text),
+                    )
+                    .at(Some(at)),
+                );
+                None
+            }
+        }
+    }
+
+    fn number_right_of(
+        &self,
+        label: Option<CellRef>,
+        what: &str,
+        scale: Decimal,
+        issues: &mut Vec<Issue>,
+    ) -> Option<Sourced<Decimal>> {
+        let (at, cell) = self.right_of(label?)?;
+        self.number_at(at, cell, what, scale, issues)
+    }
+
+    fn read(&self, anchor: CellRef, source: SourceRef) -> FormRead {
+        let mut issues = Vec::new();
+        let mut form = Form {
+            source: source.clone(),
+            ..Default::default()
+        };
+        form.title = self
+            .find(is_title)
+            .and_then(|at| self.grid.get(at.row, at.col).map(|c| (at, c)))
+            .map(|(at, c)| Sourced::at(c.text.trim().to_string(), at));
+        let title_n = form
+            .title
+            .as_ref()
+            .map(|t| norm(&t.value))
+            .unwrap_or_default();
+        let selfeval_labels = self
+            .find(|t| {
+                let b = bare(t);
+                b == "实际完成值" || b == "全年执行数" || b == "实施单位"
+            })
+            .is_some();
+        form.kind = Some(
+            if title_n.contains("自评") || (!title_n.contains("目标表") && selfeval_labels) {
+                FormKind::SelfEval
+            } else {
+                FormKind::Target
+            },
+        );
+        form.project = self.text_right_of(Some(anchor));
+
+        // Year: (2023年度) first, else the title.
+        let year_cell = self.find(|t| {
+            let n = norm(t);
+            n.contains("年度)") && year_of(&n).is_some()
+        });
+        form.year = year_cell
+            .and_then(|at| year_of(self.grid.text(at.row, at.col)).map(|y| Sourced::at(y, at)))
+            .or_else(|| {
+                let t = form.title.as_ref()?;
+                Some(Sourced {
+                    value: year_of(&t.value)?,
+                    cell: t.cell,
+                })
+            });
+
+        // Money unit: 单位：元 / 项目资金（元） / 金额单位：元.
+        form.money_in_yuan = self
+            .find(|t| {
+                let n = norm(t);
+                n.ends_with("单位:元") || n.contains("(元)") || n.contains("单位:元)")
+            })
+            .is_some();
+        let scale = if form.money_in_yuan {
+            Decimal::new(1, 4)
+        } else {
+            Decimal::ONE
+        };
+
+        match form.kind() {
+            FormKind::Target => self.read_target(&mut form, anchor, scale, &mut issues),
+            FormKind::SelfEval => self.read_selfeval(&mut form, scale, &mut issues),
+        }
+        self.read_indicators(&mut form, &mut issues);
+        let issues = issues.into_iter().map(|i| i.in_source(&source)).collect();
+        FormRead { form, issues }
+    }
+
+    fn read_unit_line(&self, before_row: u32) -> Option<Sourced<Unit>> {
+        for r in self.start..before_row.min(self.end) {
+            for (c, cell) in self.grid.row(r) {
+                if cell.anchor.is_some() {
+                    continue;
+                }
+                if let Some((code, name)) = unit_line(&cell.text) {
+                    return Some(Sourced::at(
+                        Unit {
+                            code: Some(code),
+                            name,
+                        },
+                        CellRef::new(r, c),
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    fn unit_from_label(&self, labels: &[&str]) -> Option<Sourced<Unit>> {
+        let at = self.find(|t| labels.contains(&bare(t).as_str()))?;
+        let text = self.text_right_of(Some(at))?;
+        let unit = match unit_line(&text.value) {
+            Some((code, name)) => Unit {
+                code: Some(code),
+                name,
+            },
+            None => Unit {
+                code: None,
+                name: text.value.clone(),
+            },
+        };
+        Some(Sourced {
+            value: unit,
+            cell: text.cell,
+        })
+    }
+
+    fn read_target(
+        &self,
+        form: &mut Form,
+        anchor: CellRef,
+        scale: Decimal,
+        issues: &mut Vec<Issue>,
+    ) {
+        form.unit = self
+            .read_unit_line(anchor.row)
+            .or_else(|| self.unit_from_label(&["单位名称", "预算单位", "单位"]));
+        let total = self.find(|t| bare(t) == "预算数");
+        let fiscal = self.find(|t| {
+            let b = bare(t);
+            b == "其中:财政资金" || b == "财政资金" || b == "其中:财政拨款"
+        });
+        let other = self.find(|t| {
+            let b = bare(t);
+            b == "其他资金" || b == "其中:其他资金"
+        });
+        form.budget = Budget {
+            total: self.number_right_of(total, "预算数", scale, issues),
+            fiscal: self.number_right_of(fiscal, "财政资金", scale, issues),
+            other: self.number_right_of(other, "其他资金", scale, issues),
+        };
+        let goals = self.find(|t| {
+            matches!(
+                bare(t).as_str(),
+                "绩效目标" | "年度绩效目标" | "项目绩效目标"
+            )
+        });
+        form.goals = self.text_right_of(goals);
+        // 资金用途: the text between the budget row and the goals row, right of the
+        // 预算规模及资金用途 label (or its own 资金用途 label).
+        let use_label = self.find(|t| bare(t) == "资金用途");
+        form.fund_use = if use_label.is_some() {
+            self.text_right_of(use_label)
+        } else {
+            let budget_row = [total, fiscal, other].iter().flatten().map(|c| c.row).max();
+            let goals_row = goals.map(|g| g.row).unwrap_or(self.end);
+            budget_row.and_then(|br| {
+                (br + 1..goals_row.min(self.end)).find_map(|r| {
+                    self.grid.row(r).find_map(|(c, cell)| {
+                        (cell.anchor.is_none() && !is_label(&cell.text))
+                            .then(|| Sourced::at(cell.text.trim().to_string(), CellRef::new(r, c)))
+                    })
+                })
+            })
+        };
+    }
+
+    fn read_selfeval(&self, form: &mut Form, scale: Decimal, issues: &mut Vec<Issue>) {
+        let dept = self.find(|t| bare(t) == "主管部门");
+        form.department = self.text_right_of(dept);
+        form.unit = self
+            .unit_from_label(&["实施单位"])
+            .or_else(|| self.read_unit_line(self.end));
+        form.execution = self.read_funds(scale, issues);
+        // 年度总体目标: the row under 预期目标 / 实际完成情况.
+        if let Some(h) = self.find(|t| bare(t) == "预期目标") {
+            form.goals = self.below(h);
+            let actual = self
+                .grid
+                .row(h.row)
+                .find(|(c, cell)| {
+                    *c > h.col && cell.anchor.is_none() && bare(&cell.text) == "实际完成情况"
+                })
+                .map(|(c, _)| CellRef::new(h.row, c));
+            form.goals_actual = actual.and_then(|a| self.below(a));
+        }
+    }
+
+    fn below(&self, header: CellRef) -> Option<Sourced<String>> {
+        let r = header.row + 1;
+        if r >= self.end {
+            return None;
+        }
+        let cell = self.grid.get(r, header.col)?;
+        Some(Sourced::at(
+            cell.text.trim().to_string(),
+            cell.origin(CellRef::new(r, header.col)),
+        ))
+    }
+
+    fn read_funds(&self, scale: Decimal, issues: &mut Vec<Issue>) -> Option<Execution> {
+        let header = self.find(|t| bare(t) == "全年预算数")?;
+        let mut cols = FundCols::default();
+        for (c, cell) in self.grid.row(header.row) {
+            let b = bare(&cell.text);
+            let slot = match b.as_str() {
+                "年初预算数" => &mut cols.initial,
+                "全年预算数" => &mut cols.annual,
+                "全年执行数" => &mut cols.executed,
+                "分值" => &mut cols.weight,
+                "执行率" => &mut cols.rate,
+                "得分" => &mut cols.score,
+                _ => continue,
+            };
+            slot.get_or_insert(c);
+        }
+        let first_col = [cols.initial, cols.annual, cols.executed]
+            .iter()
+            .flatten()
+            .min()
+            .copied()
+            .unwrap_or(0);
+        let mut ex = Execution::default();
+        for r in header.row + 1..self.end {
+            let label: String = self
+                .grid
+                .row(r)
+                .filter(|(c, cell)| *c < first_col && !bare(&cell.text).starts_with("项目资金"))
+                .map(|(_, cell)| bare(&cell.text))
+                .collect();
+            let slot = if label.contains("年度资金总额") || label == "合计" {
+                &mut ex.total
+            } else if label.contains("财政拨款") {
+                &mut ex.fiscal
+            } else if label.contains("上年结转") {
+                &mut ex.carryover
+            } else if label.contains("其他资金") {
+                &mut ex.other
+            } else {
+                break;
+            };
+            let mut get = |col: Option<u32>, what: &str, s: Decimal| {
+                let c = col?;
+                let cell = self.grid.get(r, c)?;
+                if cell.anchor.is_some_and(|a| a.col < first_col) {
+                    return None;
+                }
+                self.number_at(cell.origin(CellRef::new(r, c)), cell, what, s, issues)
+            };
+            *slot = FundRow {
+                initial: get(cols.initial, "年初预算数", scale),
+                annual: get(cols.annual, "全年预算数", scale),
+                executed: get(cols.executed, "全年执行数", scale),
+                weight: get(cols.weight, "分值", Decimal::ONE),
+                rate_reported: get(cols.rate, "执行率", Decimal::ONE).map(|mut s| {
+                    // A percent-formatted cell holds the fraction (0.8618 for 86.18%).
+                    let fraction = self
+                        .grid
+                        .get(r, cols.rate.unwrap_or(0))
+                        .is_some_and(|c| c.number.is_some() && !c.text.contains('%'));
+                    if fraction && s.value.abs() <= Decimal::TWO {
+                        s.value = (s.value * Decimal::ONE_HUNDRED).normalize();
+                    }
+                    s
+                }),
+                score_reported: get(cols.score, "得分", Decimal::ONE),
+            };
+        }
+        Some(ex)
+    }
+
+    fn read_indicators(&self, form: &mut Form, issues: &mut Vec<Issue>) {
+        let Some(header) = self.find(|t| bare(t) == "三级指标") else {
+            return;
+        };
+        let mut cols = IndicatorCols::default();
+        for (c, cell) in self.grid.row(header.row) {
+            let b = bare(&cell.text);
+            let slot = if b.contains("实际完成") || b == "实际值" || b == "完成值" {
+                &mut cols.actual
+            } else if b.contains("指标值") || b.contains("目标值") {
+                &mut cols.target
+            } else if b.contains("描述") || b.contains("解释") || b == "指标内容" {
+                &mut cols.description
+            } else if b.starts_with("一级指标") {
+                &mut cols.level1
+            } else if b.starts_with("二级指标") {
+                &mut cols.level2
+            } else if b.starts_with("三级指标") {
+                &mut cols.level3
+            } else if b.contains("分值") || b == "权重" {
+                &mut cols.weight
+            } else if b.contains("得分") {
+                &mut cols.score
+            } else if b.contains("偏差") || b.contains("原因") || b.contains("改进措施") {
+                &mut cols.reason
+            } else {
+                continue;
+            };
+            slot.get_or_insert(c);
+        }
+        let is_self = form.kind() == FormKind::SelfEval;
+        let mut last1: Option<Sourced<String>> = None;
+        let mut last2: Option<Sourced<String>> = None;
+        for r in header.row + 1..self.end {
+            let cell_at = |col: Option<u32>| -> Option<(CellRef, &GridCell)> {
+                let c = col?;
+                let cell = self.grid.get(r, c)?;
+                Some((cell.origin(CellRef::new(r, c)), cell))
+            };
+            let text_at = |col: Option<u32>| -> Option<Sourced<String>> {
+                let (at, cell) = cell_at(col)?;
+                let t = cell.text.trim();
+                (!t.is_empty()).then(|| Sourced::at(t.to_string(), at))
+            };
+            let row_text: String = self.grid.row(r).map(|(_, c)| norm(&c.text)).collect();
+            if row_text.starts_with("总分") || row_text.starts_with("合计") {
+                let w = cell_at(cols.weight);
+                let s = cell_at(cols.score);
+                form.total_weight_reported =
+                    w.and_then(|(at, c)| self.number_at(at, c, "总分分值", Decimal::ONE, issues));
+                form.total_reported =
+                    s.and_then(|(at, c)| self.number_at(at, c, "总分", Decimal::ONE, issues));
+                break;
+            }
+            if ["备注", "说明", "填表说明", "填报说明", "注:"]
+                .iter()
+                .any(|p| row_text.starts_with(p))
+            {
+                break;
+            }
+            let level3 = text_at(cols.level3);
+            let target = text_at(cols.target);
+            let actual = if is_self { text_at(cols.actual) } else { None };
+            if level3.is_none() && target.is_none() && actual.is_none() {
+                continue;
+            }
+            // A blank 一级/二级 cell means "same as above" (unmerged forms, ods, xlsb).
+            let level1 = text_at(cols.level1).or_else(|| last1.clone());
+            let level2 = text_at(cols.level2).or_else(|| last2.clone());
+            last1 = level1.clone();
+            last2 = level2.clone();
+            let (l1_name, l1_weight) = level1
+                .as_ref()
+                .map(|s| split_weight(&s.value))
+                .unwrap_or_default();
+            let level3 = level3.unwrap_or_default();
+            let target = target.unwrap_or_default();
+            let target_parsed = parse_with_name(&target.value, Some(&level3.value));
+            let actual_parsed = actual
+                .as_ref()
+                .map(|a| parse_with_name(&a.value, Some(&level3.value)));
+            let num = |col: Option<u32>, what: &str, issues: &mut Vec<Issue>| {
+                let (at, cell) = cell_at(col)?;
+                self.number_at(at, cell, what, Decimal::ONE, issues)
+            };
+            let ind = Indicator {
+                level1: Sourced {
+                    value: l1_name,
+                    cell: level1.as_ref().and_then(|s| s.cell),
+                },
+                level1_weight: l1_weight,
+                level2: level2.unwrap_or_default(),
+                level3,
+                description: if is_self {
+                    None
+                } else {
+                    text_at(cols.description)
+                },
+                target,
+                target_parsed,
+                actual,
+                actual_parsed,
+                weight: if is_self {
+                    num(cols.weight, "分值", issues)
+                } else {
+                    None
+                },
+                score_reported: if is_self {
+                    num(cols.score, "得分", issues)
+                } else {
+                    None
+                },
+                score: None,
+                reason: if is_self { text_at(cols.reason) } else { None },
+            };
+            form.indicators.push(ind);
+        }
+        let _ = self.merges_known;
+    }
+}
+
+/// "产出指标(50分)" → ("产出指标", Some(50)); "效益指标" → ("效益指标", None).
+pub fn split_weight(label: &str) -> (String, Option<Decimal>) {
+    let n = norm(label);
+    if let Some(pos) = n.find('(') {
+        let inner = n[pos + 1..].trim_end_matches(')');
+        let digits = inner.trim_end_matches('分');
+        let weight = Decimal::from_str(digits).ok();
+        return (n[..pos].to_string(), weight);
+    }
+    (n, None)
+}
+
+/// A unit code from the file name or a parent folder ("569301天津市科学技术协会/…").
+pub fn unit_from_path(path: &Path) -> Option<Unit> {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string());
+    let parents = path
+        .ancestors()
+        .skip(1)
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()));
+    stem.into_iter().chain(parents).find_map(|name| {
+        let digits: String = name.chars().take_while(|c| c.is_ascii_digit()).collect();
+        (digits.len() == 6).then(|| {
+            let rest = name[6..].trim_start_matches(['-', '_', ' ']).to_string();
+            Unit {
+                code: Some(digits),
+                name: rest,
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_fold_spaces_and_widths() {
+        assert_eq!(bare("其中：财政    资金"), "其中:财政资金");
+        assert_eq!(bare("全年预算数（A）"), "全年预算数");
+        assert_eq!(bare("执行率（B/A）"), "执行率");
+        assert_eq!(bare("项目名称："), "项目名称");
+    }
+
+    #[test]
+    fn unit_lines_and_years() {
+        assert_eq!(
+            unit_line("569301天津市科学技术协会"),
+            Some(("569301".into(), "天津市科学技术协会".into()))
+        );
+        assert_eq!(unit_line("5693011"), None);
+        assert_eq!(unit_line("单位：万元"), None);
+        assert_eq!(year_of("(2023年度)"), Some(2023));
+        assert_eq!(year_of("3.2023年天津科学技术馆"), Some(2023));
+        assert_eq!(year_of("科普经费绩效目标表"), None);
+        assert_eq!(
+            split_weight("产出指标（50分）"),
+            ("产出指标".into(), Some(Decimal::from(50)))
+        );
+    }
+
+    #[test]
+    fn unit_from_folder() {
+        let u = unit_from_path(Path::new("in/644201天津科学技术馆/a.xlsx")).unwrap();
+        assert_eq!(u.code.as_deref(), Some("644201"));
+        assert_eq!(u.name, "天津科学技术馆");
+        assert!(unit_from_path(Path::new("in/x/a.xlsx")).is_none());
+    }
+}

@@ -1,0 +1,108 @@
+//! One file through the pure middle of the pipeline: read → recognise → score → check.
+//! Each file is independent, so callers may run this on many files in parallel.
+
+use std::path::{Path, PathBuf};
+
+use crate::check::check_form;
+use crate::form::{recognise, unit_from_path};
+use crate::model::{Form, Issue, Severity};
+use crate::read::{read_file, Format, Limits, Workbook};
+use crate::rules::Rules;
+use crate::score::{score_form, ProjectScore};
+
+/// A recognised form with its scores filled in and its issues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub form: Form,
+    pub score: Option<ProjectScore>,
+    pub issues: Vec<Issue>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileResult {
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub forms: Vec<Processed>,
+    /// Issues about the file as a whole (cannot be read, no form found).
+    pub issues: Vec<Issue>,
+    /// The file could not be used at all.
+    pub rejected: bool,
+}
+
+impl FileResult {
+    /// Every issue of the file, file-level first, then form by form.
+    pub fn all_issues(&self) -> impl Iterator<Item = &Issue> {
+        self.issues
+            .iter()
+            .chain(self.forms.iter().flat_map(|f| f.issues.iter()))
+    }
+}
+
+pub fn process_file(path: &Path, rules: &Rules, limits: &Limits) -> FileResult {
+    match read_file(path, limits) {
+        Ok(wb) => process_workbook(path, &wb, rules),
+        Err(e) => FileResult {
+            path: path.to_path_buf(),
+            format: None,
+            forms: Vec::new(),
+            issues: vec![Issue::error(e.code, e.message).in_file(path)],
+            rejected: true,
+        },
+    }
+}
+
+pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult {
+    let from_path = unit_from_path(path);
+    let mut forms = Vec::new();
+    for sheet in &wb.sheets {
+        for read in recognise(sheet, path) {
+            let mut form = read.form;
+            fill_unit(&mut form, from_path.as_ref());
+            let score = score_form(rules, &form);
+            if let Some(s) = &score {
+                for (ind, o) in form.indicators.iter_mut().zip(&s.indicators) {
+                    ind.score = Some(o.score);
+                }
+            }
+            let mut issues = read.issues;
+            issues.extend(check_form(&form, score.as_ref()));
+            forms.push(Processed {
+                form,
+                score,
+                issues,
+            });
+        }
+    }
+    let mut issues = Vec::new();
+    let rejected = forms.is_empty();
+    if rejected {
+        issues.push(
+            Issue::new(
+                Severity::Error,
+                "file.no_forms",
+                "未识别到项目支出绩效目标表或绩效自评表（请使用统一模板，勿修改“项目名称”等标签）",
+            )
+            .in_file(path),
+        );
+    }
+    FileResult {
+        path: path.to_path_buf(),
+        format: Some(wb.format),
+        forms,
+        issues,
+        rejected,
+    }
+}
+
+/// A unit code the form lacks may come from the file name or the unit's folder.
+fn fill_unit(form: &mut Form, from_path: Option<&crate::model::Unit>) {
+    let Some(p) = from_path else { return };
+    match &mut form.unit {
+        Some(u) => {
+            if u.value.code.is_none() && (u.value.name == p.name || p.name.is_empty()) {
+                u.value.code = p.code.clone();
+            }
+        }
+        None => form.unit = Some(crate::model::Sourced::derived(p.clone())),
+    }
+}

@@ -1,0 +1,729 @@
+//! Read one workbook safely into sparse cell grids.
+//!
+//! Safe before clever: the file is read once into memory (bounded), its real format is taken
+//! from its magic bytes, and a zip container is inspected by us — entry count, declared and
+//! real sizes, compression ratio, the sharedStrings `count`/`uniqueCount`, each sheet's
+//! `<dimension>` — before calamine sees it, because calamine 0.38 aborts the whole process on
+//! some hostile files (a huge `uniqueCount` is reserved up front; calamine issue #684) and an
+//! abort cannot be caught. The parse itself runs under `catch_unwind` for the panics that can.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use calamine::{Data, Dimensions, Ods, Range, Reader, Xls, Xlsb, Xlsx};
+use rust_decimal::Decimal;
+
+use crate::model::CellRef;
+
+/// Limits on what one file may make us do. Defaults suit forms (a few KB each) with a wide
+/// margin; every one is configurable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_file_bytes: u64,
+    pub max_zip_entries: usize,
+    /// Per entry and in total, real (decompressed) bytes.
+    pub max_entry_bytes: u64,
+    pub max_total_bytes: u64,
+    /// Decompressed / compressed, for entries above 1 MiB decompressed.
+    pub max_ratio: u64,
+    pub max_shared_strings: u64,
+    /// Cells a sheet's `<dimension>` may span.
+    pub max_dimension_cells: u64,
+    /// Non-empty cells kept per workbook.
+    pub max_cells: usize,
+    pub max_sheets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 64 << 20,
+            max_zip_entries: 10_000,
+            max_entry_bytes: 256 << 20,
+            max_total_bytes: 512 << 20,
+            max_ratio: 200,
+            max_shared_strings: 2_000_000,
+            max_dimension_cells: 50_000_000,
+            max_cells: 2_000_000,
+            max_sheets: 1_000,
+        }
+    }
+}
+
+/// The real format, from the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Xlsx,
+    Xlsb,
+    Ods,
+    Xls,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Xlsb => "xlsb",
+            Format::Ods => "ods",
+            Format::Xls => "xls",
+        }
+    }
+}
+
+/// Why a file could not be read; `code` is stable, `message` is for the department.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ReadError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn err(code: &'static str, message: impl Into<String>) -> ReadError {
+    ReadError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// One cell of a grid. A cell filled from a merged range knows the range's top-left cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridCell {
+    pub text: String,
+    pub number: Option<Decimal>,
+    /// Top-left cell of the merge this cell was filled from (None for the cell itself).
+    pub anchor: Option<CellRef>,
+}
+
+impl GridCell {
+    /// Where the value was typed: the merge's top-left cell, or this one.
+    pub fn origin(&self, here: CellRef) -> CellRef {
+        self.anchor.unwrap_or(here)
+    }
+}
+
+/// A sparse grid: only non-empty cells are stored, so one stray cell at XFD1048576 costs one
+/// entry, not 17 billion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grid {
+    cells: BTreeMap<(u32, u32), GridCell>,
+}
+
+impl Grid {
+    pub fn get(&self, row: u32, col: u32) -> Option<&GridCell> {
+        self.cells.get(&(row, col))
+    }
+
+    pub fn text(&self, row: u32, col: u32) -> &str {
+        self.get(row, col).map(|c| c.text.as_str()).unwrap_or("")
+    }
+
+    pub fn insert(&mut self, row: u32, col: u32, cell: GridCell) {
+        self.cells.insert((row, col), cell);
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Every stored cell in row-major order.
+    pub fn iter(&self) -> impl Iterator<Item = (CellRef, &GridCell)> {
+        self.cells
+            .iter()
+            .map(|(&(r, c), v)| (CellRef::new(r, c), v))
+    }
+
+    /// The stored cells of one row, left to right.
+    pub fn row(&self, row: u32) -> impl Iterator<Item = (u32, &GridCell)> {
+        self.cells
+            .range((row, 0)..=(row, u32::MAX))
+            .map(|(&(_, c), v)| (c, v))
+    }
+
+    pub fn max_row(&self) -> Option<u32> {
+        self.cells.keys().next_back().map(|(r, _)| *r)
+    }
+
+    /// Fill every cell of a merged range with its top-left value, clipped to the cells in use
+    /// and bounded (a merge spanning a whole sheet fills only what can matter).
+    pub fn fill_merge(&mut self, top: u32, left: u32, bottom: u32, right: u32, budget: &mut usize) {
+        let Some(anchor) = self.cells.get(&(top, left)).cloned() else {
+            return;
+        };
+        let max_row = self.max_row().unwrap_or(0);
+        let bottom = bottom.min(max_row.saturating_add(1));
+        let right = right.min(left.saturating_add(255));
+        let here = CellRef::new(top, left);
+        for r in top..=bottom {
+            for c in left..=right {
+                if (r, c) == (top, left) {
+                    continue;
+                }
+                if *budget == 0 {
+                    return;
+                }
+                *budget -= 1;
+                self.cells.insert(
+                    (r, c),
+                    GridCell {
+                        text: anchor.text.clone(),
+                        number: anchor.number,
+                        anchor: Some(here),
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sheet {
+    pub name: String,
+    pub grid: Grid,
+    /// False for formats whose merges calamine does not report (ods, xlsb): the form reader
+    /// then treats a blank 一级/二级 cell as "same as above".
+    pub merges_known: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workbook {
+    pub format: Format,
+    pub sheets: Vec<Sheet>,
+}
+
+/// Read a file from disk: size-checked, then `read_bytes`.
+pub fn read_file(path: &Path, limits: &Limits) -> Result<Workbook, ReadError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_error(&e))?;
+    if meta.len() > limits.max_file_bytes {
+        return Err(err(
+            "read.too_large",
+            format!(
+                "文件过大（{} MB，上限 {} MB），不像是一张绩效表",
+                meta.len() >> 20,
+                limits.max_file_bytes >> 20
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io_error(&e))?;
+    read_bytes(bytes, limits)
+}
+
+fn io_error(e: &std::io::Error) -> ReadError {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => err("read.permission", "没有读取该文件的权限"),
+        std::io::ErrorKind::NotFound => err("read.missing", "文件不存在（可能在读取前被移走）"),
+        _ => err("read.io", format!("读取文件失败：{e}")),
+    }
+}
+
+/// Detect, guard, then parse.
+pub fn read_bytes(bytes: Vec<u8>, limits: &Limits) -> Result<Workbook, ReadError> {
+    let format = detect(&bytes)?;
+    if matches!(format, Format::Xlsx | Format::Xlsb | Format::Ods) {
+        guard_zip(&bytes, format, limits)?;
+    }
+    let limits = limits.clone();
+    match catch_unwind(AssertUnwindSafe(move || parse(bytes, format, &limits))) {
+        Ok(result) => result,
+        Err(_) => Err(err(
+            "read.corrupt",
+            "文件内容损坏，读取时出错（可能是不完整或被篡改的工作簿）",
+        )),
+    }
+}
+
+const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+/// The real format from the bytes, whatever the extension says.
+pub fn detect(bytes: &[u8]) -> Result<Format, ReadError> {
+    if bytes.is_empty() {
+        return Err(err("read.empty", "文件为空（0 字节）"));
+    }
+    if bytes.starts_with(&OLE_MAGIC) {
+        // An encrypted xlsx is an OLE container holding EncryptionInfo + EncryptedPackage.
+        if contains_utf16(bytes, "EncryptedPackage") || contains_utf16(bytes, "EncryptionInfo") {
+            return Err(encrypted());
+        }
+        return Ok(Format::Xls);
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+        let has = |name: &str| zip.index_for_name(name).is_some();
+        if has("xl/workbook.xml") {
+            return Ok(Format::Xlsx);
+        }
+        if has("xl/workbook.bin") {
+            return Ok(Format::Xlsb);
+        }
+        if has("content.xml") && has("mimetype") {
+            return Ok(Format::Ods);
+        }
+        return Err(err(
+            "read.not_workbook",
+            "这是一个压缩包，但其中没有 Excel/WPS 工作簿内容",
+        ));
+    }
+    let head = &bytes[..bytes.len().min(512)];
+    let text_like = head
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80);
+    Err(if text_like {
+        err(
+            "read.not_workbook",
+            "不是 Excel 工作簿（文件内容是文本，可能是改了扩展名的 CSV 或文本文件），请另存为 .xlsx",
+        )
+    } else {
+        err(
+            "read.not_workbook",
+            "不是 Excel 工作簿（无法识别的文件格式），请另存为 .xlsx",
+        )
+    })
+}
+
+fn encrypted() -> ReadError {
+    err(
+        "read.encrypted",
+        "文件已加密，无法读取；请取消密码保护后重新报送",
+    )
+}
+
+fn truncated_zip() -> ReadError {
+    err(
+        "read.corrupt",
+        "工作簿文件已损坏或不完整（压缩结构无法读取），请重新保存后报送",
+    )
+}
+
+fn contains_utf16(bytes: &[u8], needle: &str) -> bool {
+    let pat: Vec<u8> = needle
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    bytes.windows(pat.len()).any(|w| w == pat.as_slice())
+}
+
+/// Inspect a zip container before any XML parser sees it.
+fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadError> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+    if zip.len() > limits.max_zip_entries {
+        return Err(err(
+            "read.too_many_parts",
+            format!("工作簿内部文件数过多（{} 个），疑似恶意文件", zip.len()),
+        ));
+    }
+    let sheets = (0..zip.len())
+        .filter_map(|i| zip.name_for_index(i)?.ok())
+        .filter(|n| n.starts_with("xl/worksheets/"))
+        .count();
+    if sheets > limits.max_sheets {
+        return Err(err(
+            "read.too_many_sheets",
+            format!("工作表数量过多（{sheets} 个，上限 {}）", limits.max_sheets),
+        ));
+    }
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|_| truncated_zip())?;
+        let name = entry.name().map(|n| n.to_string()).unwrap_or_default();
+        let declared = entry.size();
+        let compressed = entry.compressed_size().max(1);
+        if declared > limits.max_entry_bytes
+            || (declared > 1 << 20 && declared / compressed > limits.max_ratio)
+        {
+            return Err(bomb(&name));
+        }
+        // Real size: decompress and count, never trusting the header; keep the head of the
+        // parts whose root attributes we check.
+        let watch = name.ends_with("sharedStrings.xml")
+            || (format == Format::Xlsx && name.starts_with("xl/worksheets/"));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        let mut real: u64 = 0;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => return Err(truncated_zip()),
+            };
+            if watch && head.len() < 4096 {
+                head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
+            }
+            real += n as u64;
+            total += n as u64;
+            if real > limits.max_entry_bytes
+                || total > limits.max_total_bytes
+                || (real > 1 << 20 && real / compressed > limits.max_ratio)
+            {
+                return Err(bomb(&name));
+            }
+        }
+        if name.ends_with("sharedStrings.xml") {
+            for attr in ["uniqueCount", "count"] {
+                if let Some(n) = root_attr_u64(&head, "sst", attr) {
+                    // A string costs at least a few bytes of XML: more strings than bytes is a lie.
+                    if n > limits.max_shared_strings || n > real {
+                        return Err(err(
+                            "read.hostile",
+                            format!(
+                                "共享字符串表声明了 {n} 个字符串（{attr}），与文件大小不符，疑似恶意文件，已拒绝读取"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if watch && name.starts_with("xl/worksheets/") {
+            if let Some(dim) = tag_attr(&head, "dimension", "ref") {
+                if let Some(cells) = dimension_cells(&dim) {
+                    if cells > limits.max_dimension_cells {
+                        return Err(err(
+                            "read.hostile",
+                            format!("工作表声明的范围 {dim} 过大（{cells} 个单元格），疑似恶意文件，已拒绝读取"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bomb(name: &str) -> ReadError {
+    err(
+        "read.hostile",
+        format!("工作簿内部文件 {name} 解压后过大（疑似压缩炸弹），已拒绝读取"),
+    )
+}
+
+/// The value of `attr` on the first `<tag …>` element in `head` (a prefix of an XML part).
+fn tag_attr(head: &[u8], tag: &str, attr: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let open = format!("<{tag}");
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(&open) {
+        let start = from + pos + open.len();
+        let next = text[start..].chars().next()?;
+        if next.is_whitespace() || next == '>' || next == '/' {
+            let end = text[start..]
+                .find('>')
+                .map(|e| start + e)
+                .unwrap_or(text.len());
+            let element = &text[start..end];
+            let key = format!("{attr}=\"");
+            let mut search = 0;
+            while let Some(k) = element[search..].find(&key) {
+                let at = search + k;
+                let preceded = at == 0 || element[..at].ends_with(char::is_whitespace);
+                let value_start = at + key.len();
+                if preceded {
+                    let value_end = element[value_start..].find('"')? + value_start;
+                    return Some(element[value_start..value_end].to_string());
+                }
+                search = value_start;
+            }
+            return None;
+        }
+        from = start;
+    }
+    None
+}
+
+fn root_attr_u64(head: &[u8], tag: &str, attr: &str) -> Option<u64> {
+    let v = tag_attr(head, tag, attr)?;
+    // Digits only; a value too large for u64 is as hostile as it gets.
+    if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() {
+        Some(v.parse().unwrap_or(u64::MAX))
+    } else {
+        None
+    }
+}
+
+/// Cells spanned by an A1 range such as "A1:XFD1048576".
+fn dimension_cells(dim: &str) -> Option<u64> {
+    let (a, b) = dim.split_once(':').unwrap_or((dim, dim));
+    let (r1, c1) = parse_a1(a)?;
+    let (r2, c2) = parse_a1(b)?;
+    Some((r2.abs_diff(r1) + 1) * (c2.abs_diff(c1) + 1))
+}
+
+/// Parse "B7" into zero-based (row, col).
+pub fn parse_a1(s: &str) -> Option<(u64, u64)> {
+    let s = s.trim().trim_start_matches('$');
+    let letters: String = s.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let digits = s[letters.len()..].trim_start_matches('$');
+    if letters.is_empty() || letters.len() > 3 || digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    let mut col: u64 = 0;
+    for c in letters.chars() {
+        col = col * 26 + (c.to_ascii_uppercase() as u64 - 'A' as u64 + 1);
+    }
+    let row: u64 = digits.parse().ok()?;
+    Some((row.checked_sub(1)?, col - 1))
+}
+
+fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, ReadError> {
+    let cursor = Cursor::new(bytes);
+    let sheets = match format {
+        Format::Xlsx => {
+            let mut wb = Xlsx::new(cursor).map_err(|e| match e {
+                calamine::XlsxError::Password => encrypted(),
+                other => corrupt(&other.to_string()),
+            })?;
+            let names = wb.sheet_names();
+            check_sheet_count(names.len(), limits)?;
+            let mut budget = limits.max_cells;
+            let mut sheets = Vec::with_capacity(names.len());
+            for name in names {
+                let mut grid = Grid::default();
+                {
+                    let mut reader = wb
+                        .worksheet_cells_reader(&name)
+                        .map_err(|e| corrupt(&e.to_string()))?;
+                    while let Some(cell) =
+                        reader.next_cell().map_err(|e| corrupt(&e.to_string()))?
+                    {
+                        let (r, c) = cell.get_position();
+                        let data: Data = cell.get_value().clone().into();
+                        push_cell(&mut grid, r, c, &data, &mut budget)?;
+                    }
+                }
+                let merges = wb.merge_cells_by_sheet_name(&name).unwrap_or_default();
+                fill_merges(&mut grid, &merges, &mut budget);
+                sheets.push(Sheet {
+                    name,
+                    grid,
+                    merges_known: true,
+                });
+            }
+            sheets
+        }
+        Format::Xlsb => {
+            let mut wb = Xlsb::new(cursor).map_err(|e| match e {
+                calamine::XlsbError::Password => encrypted(),
+                other => corrupt(&other.to_string()),
+            })?;
+            let names = wb.sheet_names();
+            check_sheet_count(names.len(), limits)?;
+            let mut budget = limits.max_cells;
+            let mut sheets = Vec::with_capacity(names.len());
+            for name in names {
+                let mut grid = Grid::default();
+                {
+                    let mut reader = wb
+                        .worksheet_cells_reader(&name)
+                        .map_err(|e| corrupt(&e.to_string()))?;
+                    while let Some(cell) =
+                        reader.next_cell().map_err(|e| corrupt(&e.to_string()))?
+                    {
+                        let (r, c) = cell.get_position();
+                        let data: Data = cell.get_value().clone().into();
+                        push_cell(&mut grid, r, c, &data, &mut budget)?;
+                    }
+                }
+                sheets.push(Sheet {
+                    name,
+                    grid,
+                    merges_known: false,
+                });
+            }
+            sheets
+        }
+        Format::Xls => {
+            let mut wb = Xls::new(cursor).map_err(|e| match e {
+                calamine::XlsError::Password => encrypted(),
+                other => corrupt(&other.to_string()),
+            })?;
+            let names = wb.sheet_names();
+            check_sheet_count(names.len(), limits)?;
+            let mut budget = limits.max_cells;
+            let mut sheets = Vec::with_capacity(names.len());
+            for name in names {
+                let range = wb
+                    .worksheet_range(&name)
+                    .map_err(|e| corrupt(&e.to_string()))?;
+                let mut grid = range_grid(&range, &mut budget)?;
+                let merges = wb.merge_cells_by_sheet_name(&name).unwrap_or_default();
+                fill_merges(&mut grid, &merges, &mut budget);
+                sheets.push(Sheet {
+                    name,
+                    grid,
+                    merges_known: true,
+                });
+            }
+            sheets
+        }
+        Format::Ods => {
+            let mut wb = Ods::new(cursor).map_err(|e| match e {
+                calamine::OdsError::Password => encrypted(),
+                other => corrupt(&other.to_string()),
+            })?;
+            let names = wb.sheet_names();
+            check_sheet_count(names.len(), limits)?;
+            let mut budget = limits.max_cells;
+            let mut sheets = Vec::with_capacity(names.len());
+            for name in names {
+                let range = wb
+                    .worksheet_range(&name)
+                    .map_err(|e| corrupt(&e.to_string()))?;
+                let grid = range_grid(&range, &mut budget)?;
+                sheets.push(Sheet {
+                    name,
+                    grid,
+                    merges_known: false,
+                });
+            }
+            sheets
+        }
+    };
+    Ok(Workbook { format, sheets })
+}
+
+fn check_sheet_count(n: usize, limits: &Limits) -> Result<(), ReadError> {
+    if n > limits.max_sheets {
+        return Err(err(
+            "read.too_many_sheets",
+            format!("工作表数量过多（{n} 个，上限 {}）", limits.max_sheets),
+        ));
+    }
+    Ok(())
+}
+
+fn corrupt(detail: &str) -> ReadError {
+    err(
+        "read.corrupt",
+        format!("工作簿文件已损坏或格式不正确，无法读取（{detail}）"),
+    )
+}
+
+fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError> {
+    let mut grid = Grid::default();
+    let (r0, c0) = range.start().unwrap_or((0, 0));
+    for (r, c, data) in range.used_cells() {
+        push_cell(&mut grid, r0 + r as u32, c0 + c as u32, data, budget)?;
+    }
+    Ok(grid)
+}
+
+fn fill_merges(grid: &mut Grid, merges: &[Dimensions], budget: &mut usize) {
+    for m in merges {
+        grid.fill_merge(m.start.0, m.start.1, m.end.0, m.end.1, budget);
+    }
+}
+
+fn push_cell(
+    grid: &mut Grid,
+    row: u32,
+    col: u32,
+    data: &Data,
+    budget: &mut usize,
+) -> Result<(), ReadError> {
+    let Some(cell) = convert(data) else {
+        return Ok(());
+    };
+    if *budget == 0 {
+        return Err(err(
+            "read.too_many_cells",
+            "工作簿中非空单元格过多，不像是绩效表，已停止读取",
+        ));
+    }
+    *budget -= 1;
+    grid.insert(row, col, cell);
+    Ok(())
+}
+
+/// A calamine value as text (as a person sees it) and, for numbers, an exact decimal.
+fn convert(data: &Data) -> Option<GridCell> {
+    let (text, number) = match data {
+        Data::Empty => return None,
+        Data::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return None;
+            }
+            (t.to_string(), None)
+        }
+        Data::Float(f) => match Decimal::try_from(*f) {
+            Ok(d) => {
+                let d = d.normalize();
+                (d.to_string(), Some(d))
+            }
+            Err(_) => (f.to_string(), None),
+        },
+        Data::Int(i) => (i.to_string(), Some(Decimal::from(*i))),
+        Data::Bool(b) => ((if *b { "是" } else { "否" }).to_string(), None),
+        Data::DateTime(dt) => (dt.to_string(), None),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => (s.clone(), None),
+        Data::Error(e) => (e.to_string(), None),
+    };
+    Some(GridCell {
+        text,
+        number,
+        anchor: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_magic_bytes() {
+        assert_eq!(detect(b"").unwrap_err().code, "read.empty");
+        assert_eq!(
+            detect(b"a,b,c\n1,2,3\n").unwrap_err().code,
+            "read.not_workbook"
+        );
+        assert!(detect(b"PK\x03\x04 truncated").is_err());
+        let mut ole = OLE_MAGIC.to_vec();
+        ole.extend(vec![0u8; 100]);
+        assert_eq!(detect(&ole), Ok(Format::Xls));
+        ole.extend(
+            "EncryptedPackage"
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes()),
+        );
+        assert_eq!(detect(&ole).unwrap_err().code, "read.encrypted");
+    }
+
+    #[test]
+    fn attributes_and_dimensions() {
+        let head = br#"<?xml version="1.0"?><sst xmlns="x" count="10" uniqueCount="5000000000">"#;
+        assert_eq!(
+            root_attr_u64(head, "sst", "uniqueCount"),
+            Some(5_000_000_000)
+        );
+        assert_eq!(root_attr_u64(head, "sst", "count"), Some(10));
+        let sheet = br#"<worksheet><sheetPr/><dimension ref="A1:XFD1048576"/>"#;
+        let dim = tag_attr(sheet, "dimension", "ref").unwrap();
+        assert_eq!(dimension_cells(&dim), Some(16_384 * 1_048_576));
+        assert_eq!(dimension_cells("B2"), Some(1));
+        assert_eq!(parse_a1("AA10"), Some((9, 26)));
+    }
+
+    #[test]
+    fn floats_become_exact_decimals() {
+        let c = convert(&Data::Float(215457.6)).unwrap();
+        assert_eq!(c.text, "215457.6");
+        assert_eq!(c.number, Some(Decimal::new(2154576, 1)));
+        assert_eq!(convert(&Data::Float(185.0)).unwrap().text, "185");
+        assert_eq!(convert(&Data::String("  ".into())), None);
+    }
+
+    #[test]
+    fn merge_fill_is_clipped() {
+        let mut g = Grid::default();
+        g.insert(0, 0, convert(&Data::String("产出指标".into())).unwrap());
+        g.insert(3, 1, convert(&Data::String("x".into())).unwrap());
+        let mut budget = 1_000;
+        g.fill_merge(0, 0, 1_048_575, 0, &mut budget);
+        assert_eq!(g.text(2, 0), "产出指标");
+        assert_eq!(g.get(2, 0).unwrap().anchor, Some(CellRef::new(0, 0)));
+        assert!(g.len() < 10);
+    }
+}
