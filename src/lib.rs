@@ -3,6 +3,7 @@
 //! The pipeline flows one way: scan → read → form → check → score → aggregate → output.
 //! `process` runs one file through read → form → score → check.
 
+pub mod aggregate;
 pub mod check;
 pub mod form;
 pub mod indicator;
@@ -11,6 +12,7 @@ pub mod output;
 pub mod process;
 pub mod read;
 pub mod rules;
+pub mod run;
 pub mod samples;
 pub mod scan;
 pub mod score;

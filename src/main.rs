@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rayon::prelude::*;
 
 use jixiao::model::{FormKind, Issue, Severity};
 use jixiao::process::{process_file, FileResult};
@@ -28,6 +27,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// 夜间汇总：识别、审核、评分，输出 consolidated.xlsx、summary.json、issues.csv
+    Run {
+        /// 报送文件夹（可多个）
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// 输出目录
+        #[arg(long)]
+        out: PathBuf,
+        /// 并行线程数（默认全部核心）
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// 评分规则文件（默认使用内置的国家规则）
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// 单位名录 CSV：code,name,department（主管部门小计）
+        #[arg(long)]
+        units: Option<PathBuf>,
+        /// 写入输出的时间（Unix 秒）；默认取 SOURCE_DATE_EPOCH，否则为运行开始时间
+        #[arg(long)]
+        timestamp: Option<i64>,
+    },
     /// 识别并审核，输出问题清单（不生成汇总）
     Check {
         /// 工作簿文件或文件夹
@@ -102,19 +122,36 @@ fn load_rules(path: Option<&Path>) -> Result<Rules, String> {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Run {
+            inputs,
+            out,
+            jobs,
+            rules,
+            units,
+            timestamp,
+        } => {
+            let report = jixiao::run::run(&jixiao::run::RunOptions {
+                inputs,
+                out,
+                jobs,
+                rules,
+                units,
+                timestamp,
+            })?;
+            eprintln!("{}", report.summary);
+            Ok(if report.rejected > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Check {
             inputs,
             rules,
             jobs,
         } => {
             let rules = load_rules(rules.as_deref())?;
-            if let Some(n) = jobs {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n.max(1))
-                    .build_global()
-                    .map_err(|e| e.to_string())?;
-            }
-            check(&inputs, &rules)
+            check(&inputs, &rules, jobs)
         }
         Command::Inspect { file, json, rules } => {
             let rules = load_rules(rules.as_deref())?;
@@ -157,7 +194,7 @@ fn exit_for(results: &[FileResult]) -> ExitCode {
     }
 }
 
-fn check(inputs: &[PathBuf], rules: &Rules) -> Result<ExitCode, String> {
+fn check(inputs: &[PathBuf], rules: &Rules, jobs: Option<usize>) -> Result<ExitCode, String> {
     let started = std::time::Instant::now();
     let scanned = scan(inputs);
     if scanned.files.is_empty() && !scanned.issues.is_empty() {
@@ -166,13 +203,8 @@ fn check(inputs: &[PathBuf], rules: &Rules) -> Result<ExitCode, String> {
         }
         return Err("没有可读取的输入".to_string());
     }
-    let limits = Limits::default();
     // Results come back in the sorted order of the scan, whatever the thread schedule.
-    let results: Vec<FileResult> = scanned
-        .files
-        .par_iter()
-        .map(|p| process_file(p, rules, &limits))
-        .collect();
+    let results = jixiao::run::process_all(&scanned.files, rules, &Limits::default(), jobs)?;
     let mut out = std::io::stdout().lock();
     let mut counts = [0usize; 3];
     let all: Vec<&Issue> = scanned

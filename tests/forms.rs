@@ -320,11 +320,18 @@ fn committed_samples_are_up_to_date() {
     let dir = samples();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     let mut n = 0;
-    for entry in walkdir::WalkDir::new(dir.path()).into_iter().filter_map(Result::ok) {
+    for entry in walkdir::WalkDir::new(dir.path())
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         if entry.file_type().is_file() {
             let rel = entry.path().strip_prefix(dir.path()).unwrap();
             let committed = std::fs::read(repo.join(rel)).unwrap_or_default();
-            assert!(committed == std::fs::read(entry.path()).unwrap(), "samples/{} is stale: run `cargo run -- samples`", rel.display());
+            assert!(
+                committed == std::fs::read(entry.path()).unwrap(),
+                "samples/{} is stale: run `cargo run -- samples`",
+                rel.display()
+            );
             n += 1;
         }
     }

@@ -102,3 +102,33 @@ pub fn inspect_json(r: &FileResult) -> Value {
         "issues": r.all_issues().map(issue_json).collect::<Vec<_>>(),
     })
 }
+
+/// `OUT/summary.json`.
+pub fn summary_json(agg: &crate::aggregate::Aggregate) -> Value {
+    let units: Vec<Value> = agg
+        .units
+        .iter()
+        .map(|u| {
+            json!({
+                "code": u.code,
+                "name": u.name,
+                "projects": u.projects,
+                "budget_total": dec2(Some(u.budget_total)),
+                "fiscal_total": dec2(Some(u.fiscal_total)),
+                "other_total": dec2(Some(u.other_total)),
+                "annual_budget_total": dec2(Some(u.annual_budget_total)),
+                "executed_total": dec2(Some(u.executed_total)),
+                "execution_rate": dec2(u.execution_rate()),
+                "indicators": u.indicators,
+                "indicators_met": u.indicators_met,
+                "score_mean": dec2(u.score_mean()),
+                "grades": {"优": u.grades[0], "良": u.grades[1], "中": u.grades[2], "差": u.grades[3]},
+            })
+        })
+        .collect();
+    json!({
+        "files": {"read": agg.files.read, "rejected": agg.files.rejected, "skipped": agg.files.skipped},
+        "units": units,
+        "issues": {"error": agg.total.issues[0], "warning": agg.total.issues[1], "info": agg.total.issues[2]},
+    })
+}

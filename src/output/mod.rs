@@ -1,5 +1,8 @@
-//! Writers: the official forms (template and filled), JSON shapes, legacy formats for samples.
+//! Writers: the official forms (template and filled), the consolidated workbook, JSON shapes,
+//! the issues CSV, and legacy formats for samples.
 
+pub mod csv;
 pub mod form;
 pub mod json;
 pub mod legacy;
+pub mod workbook;

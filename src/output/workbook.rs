@@ -1,0 +1,734 @@
+//! consolidated.xlsx for the office: 单位汇总, 项目汇总, 指标明细, 问题清单, 图表, 运行信息.
+//! Chinese headers, 万元 with 2 decimals, percentages, frozen headers, filters, highlighted
+//! problems, A4 landscape print setup. 指标明细 (up to a million rows) is written in
+//! constant-memory mode, row by row.
+
+use std::path::Path;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{
+    Chart, ChartType, ConditionalFormatFormula, DocProperties, ExcelDateTime, Format, FormatAlign,
+    FormatBorder, Workbook, Worksheet, XlsxError,
+};
+
+use crate::aggregate::{Aggregate, UnitSummary};
+use crate::indicator::Value;
+use crate::model::{FormKind, Severity};
+use crate::score::{round2, Method};
+
+/// What 运行信息 says about the run.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub version: String,
+    /// Seconds since the epoch (SOURCE_DATE_EPOCH, --timestamp, or the run's start).
+    pub timestamp: i64,
+    pub rules: String,
+    pub inputs: Vec<String>,
+}
+
+struct Styles {
+    header: Format,
+    text: Format,
+    money: Format,
+    percent: Format,
+    score: Format,
+    int: Format,
+    total_text: Format,
+    total_money: Format,
+    total_percent: Format,
+    total_score: Format,
+    total_int: Format,
+    error_fill: Format,
+    warn_fill: Format,
+}
+
+impl Styles {
+    fn new() -> Styles {
+        let base = Format::new()
+            .set_font_name("宋体")
+            .set_font_size(10)
+            .set_border(FormatBorder::Thin);
+        let total = base.clone().set_bold().set_background_color("#FFF2CC");
+        Styles {
+            header: base
+                .clone()
+                .set_bold()
+                .set_text_wrap()
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter)
+                .set_background_color("#DDEBF7"),
+            text: base.clone(),
+            money: base.clone().set_num_format("#,##0.00"),
+            percent: base.clone().set_num_format("0.00\"%\""),
+            score: base.clone().set_num_format("0.00"),
+            int: base.clone().set_num_format("0"),
+            total_text: total.clone(),
+            total_money: total.clone().set_num_format("#,##0.00"),
+            total_percent: total.clone().set_num_format("0.00\"%\""),
+            total_score: total.clone().set_num_format("0.00"),
+            total_int: total.set_num_format("0"),
+            error_fill: Format::new().set_background_color("#F8CBAD"),
+            warn_fill: Format::new().set_background_color("#FFF2CC"),
+        }
+    }
+}
+
+/// Display width of text in a column (a Han character counts two).
+fn width_of(s: &str) -> usize {
+    s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
+/// A sheet writer that remembers column widths.
+struct Table<'a> {
+    ws: &'a mut Worksheet,
+    widths: Vec<usize>,
+    cols: u16,
+    /// False for constant-memory sheets, whose widths are set before the rows.
+    auto_width: bool,
+    row: u32,
+}
+
+impl<'a> Table<'a> {
+    fn new(ws: &'a mut Worksheet, headers: &[&str], st: &Styles) -> Result<Self, XlsxError> {
+        for (c, h) in headers.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, *h, &st.header)?;
+        }
+        ws.set_row_height(0, 30)?;
+        Ok(Table {
+            widths: headers.iter().map(|h| width_of(h).clamp(8, 40)).collect(),
+            cols: headers.len() as u16,
+            auto_width: true,
+            ws,
+            row: 1,
+        })
+    }
+
+    fn fit(&mut self, c: u16, w: usize) {
+        if let Some(x) = self.widths.get_mut(c as usize) {
+            *x = (*x).max(w.min(60));
+        }
+    }
+
+    fn text(&mut self, c: u16, s: &str, f: &Format) -> Result<(), XlsxError> {
+        self.fit(c, width_of(s) + 2);
+        self.ws.write_string_with_format(self.row, c, s, f)?;
+        Ok(())
+    }
+
+    fn num(&mut self, c: u16, v: Option<Decimal>, f: &Format) -> Result<(), XlsxError> {
+        match v.and_then(|d| round2(d).to_f64()) {
+            Some(x) => {
+                self.fit(c, 12);
+                self.ws.write_number_with_format(self.row, c, x, f)?;
+            }
+            None => {
+                self.ws.write_blank(self.row, c, f)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn int(&mut self, c: u16, v: usize, f: &Format) -> Result<(), XlsxError> {
+        self.ws.write_number_with_format(self.row, c, v as f64, f)?;
+        Ok(())
+    }
+
+    fn next(&mut self) {
+        self.row += 1;
+    }
+
+    /// Widths, frozen header, filter and A4 landscape printing with the header repeated.
+    fn finish(self, title: &str) -> Result<u32, XlsxError> {
+        let last_col = self.cols.saturating_sub(1);
+        if self.auto_width {
+            for (c, w) in self.widths.iter().enumerate() {
+                self.ws.set_column_width(c as u16, *w as f64 * 1.1)?;
+            }
+        }
+        self.ws.set_freeze_panes(1, 0)?;
+        let last_row = self.row.saturating_sub(1).max(1);
+        self.ws.autofilter(0, 0, last_row, last_col)?;
+        print_setup(self.ws, title)?;
+        Ok(self.row)
+    }
+}
+
+fn print_setup(ws: &mut Worksheet, title: &str) -> Result<(), XlsxError> {
+    ws.set_paper_size(9);
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    ws.set_repeat_rows(0, 0)?;
+    ws.set_header(format!("&C&\"黑体,Bold\"&12{title}"));
+    ws.set_footer("&C第 &P 页 共 &N 页");
+    Ok(())
+}
+
+const UNIT_HEADERS: &[&str] = &[
+    "主管部门",
+    "单位编码",
+    "单位名称",
+    "项目数",
+    "预算数（万元）",
+    "财政资金（万元）",
+    "其他资金（万元）",
+    "全年预算数（万元）",
+    "全年执行数（万元）",
+    "执行率",
+    "指标数",
+    "量化指标数",
+    "自评指标数",
+    "达成指标数",
+    "达成率",
+    "平均分",
+    "加权平均分",
+    "优",
+    "良",
+    "中",
+    "差",
+    "错误",
+    "警告",
+    "提示",
+];
+
+fn unit_row(t: &mut Table, u: &UnitSummary, total: bool, st: &Styles) -> Result<(), XlsxError> {
+    let (tx, m, p, s, i) = if total {
+        (
+            &st.total_text,
+            &st.total_money,
+            &st.total_percent,
+            &st.total_score,
+            &st.total_int,
+        )
+    } else {
+        (&st.text, &st.money, &st.percent, &st.score, &st.int)
+    };
+    t.text(0, u.department.as_deref().unwrap_or(""), tx)?;
+    t.text(1, u.code.as_deref().unwrap_or(""), tx)?;
+    t.text(2, &u.name, tx)?;
+    t.int(3, u.projects, i)?;
+    t.num(4, Some(u.budget_total), m)?;
+    t.num(5, Some(u.fiscal_total), m)?;
+    t.num(6, Some(u.other_total), m)?;
+    t.num(7, Some(u.annual_budget_total), m)?;
+    t.num(8, Some(u.executed_total), m)?;
+    t.num(9, u.execution_rate(), p)?;
+    t.int(10, u.indicators, i)?;
+    t.int(11, u.quantified, i)?;
+    t.int(12, u.selfeval_indicators, i)?;
+    t.int(13, u.indicators_met, i)?;
+    t.num(14, u.attainment_rate(), p)?;
+    t.num(15, u.score_mean(), s)?;
+    t.num(16, u.score_mean_weighted(), s)?;
+    for (k, g) in u.grades.iter().enumerate() {
+        t.int(17 + k as u16, *g, i)?;
+    }
+    for (k, n) in u.issues.iter().enumerate() {
+        t.int(21 + k as u16, *n, i)?;
+    }
+    t.next();
+    Ok(())
+}
+
+/// Highlight rows whose column `col` (letter) holds a non-zero error count or an error label.
+fn highlight(
+    ws: &mut Worksheet,
+    last_row: u32,
+    last_col: u16,
+    rule: &str,
+    f: &Format,
+) -> Result<(), XlsxError> {
+    if last_row < 1 {
+        return Ok(());
+    }
+    let cf = ConditionalFormatFormula::new().set_rule(rule).set_format(f);
+    ws.add_conditional_format(1, 0, last_row, last_col, &cf)?;
+    Ok(())
+}
+
+fn kind_label(k: FormKind) -> &'static str {
+    match k {
+        FormKind::Target => "绩效目标表",
+        FormKind::SelfEval => "绩效自评表",
+    }
+}
+
+/// Write consolidated.xlsx to `path`.
+pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<(), XlsxError> {
+    let st = Styles::new();
+    let mut wb = Workbook::new();
+    let created = ExcelDateTime::from_timestamp(info.timestamp)?;
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title("预算绩效汇总表")
+            .set_author("jixiao")
+            .set_creation_datetime(&created),
+    );
+
+    // 单位汇总: units grouped by 主管部门 with subtotals, then 合计.
+    let units_rows;
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name("单位汇总")?;
+        let mut t = Table::new(ws, UNIT_HEADERS, &st)?;
+        let mut current: Option<&str> = None;
+        for u in &agg.units {
+            if !agg.departments.is_empty() && u.department.as_deref() != current {
+                if let Some(d) = current.and_then(|c| agg.departments.iter().find(|x| x.name == c))
+                {
+                    let mut sub = d.clone();
+                    sub.name = format!("{}小计", d.name);
+                    unit_row(&mut t, &sub, true, &st)?;
+                }
+                current = u.department.as_deref();
+            }
+            unit_row(&mut t, u, false, &st)?;
+        }
+        if let Some(d) = current.and_then(|c| agg.departments.iter().find(|x| x.name == c)) {
+            let mut sub = d.clone();
+            sub.name = format!("{}小计", d.name);
+            unit_row(&mut t, &sub, true, &st)?;
+        }
+        units_rows = t.row;
+        unit_row(&mut t, &agg.total, true, &st)?;
+        let last = t.row - 1;
+        t.finish("单位汇总")?;
+        highlight(
+            ws_of(&mut wb, "单位汇总")?,
+            last,
+            23,
+            "=$V2>0",
+            &st.error_fill,
+        )?;
+    }
+
+    // 项目汇总
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name("项目汇总")?;
+        let headers = [
+            "单位编码",
+            "单位名称",
+            "项目名称",
+            "表类型",
+            "年度",
+            "预算数（万元）",
+            "财政资金（万元）",
+            "其他资金（万元）",
+            "全年预算数（万元）",
+            "全年执行数（万元）",
+            "执行率",
+            "预算执行得分",
+            "指标数",
+            "量化指标数",
+            "达成指标数",
+            "总分",
+            "等级",
+            "错误",
+            "警告",
+            "提示",
+            "状态",
+            "来源文件",
+            "工作表",
+        ];
+        let mut t = Table::new(ws, &headers, &st)?;
+        for p in &agg.projects {
+            let f = p.form();
+            let v = |x: &Option<crate::model::Sourced<Decimal>>| x.as_ref().map(|s| s.value);
+            t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
+            t.text(1, &p.unit_name, &st.text)?;
+            t.text(2, f.project_name(), &st.text)?;
+            t.text(3, kind_label(f.kind()), &st.text)?;
+            match &f.year {
+                Some(y) => t.int(4, y.value.max(0) as usize, &st.int)?,
+                None => t.text(4, "", &st.text)?,
+            }
+            let ex = f.execution.as_ref();
+            let budget = p.score().and_then(|s| s.budget.as_ref());
+            t.num(5, v(&f.budget.total), &st.money)?;
+            t.num(6, v(&f.budget.fiscal), &st.money)?;
+            t.num(7, v(&f.budget.other), &st.money)?;
+            t.num(8, ex.and_then(|e| v(&e.total.annual)), &st.money)?;
+            t.num(9, ex.and_then(|e| v(&e.total.executed)), &st.money)?;
+            t.num(10, budget.and_then(|b| b.rate), &st.percent)?;
+            t.num(11, budget.map(|b| b.score), &st.score)?;
+            t.int(12, p.indicators, &st.int)?;
+            t.int(13, p.quantified, &st.int)?;
+            t.int(14, p.met, &st.int)?;
+            t.num(15, p.score().map(|s| s.total), &st.score)?;
+            t.text(
+                16,
+                p.score().map(|s| s.grade.label()).unwrap_or(""),
+                &st.text,
+            )?;
+            for (k, n) in p.issues.iter().enumerate() {
+                t.int(17 + k as u16, *n, &st.int)?;
+            }
+            let status = match &p.superseded_by {
+                Some(by) => format!("重复报送，已被 {} 替代", by.display()),
+                None => "有效".to_string(),
+            };
+            t.text(20, &status, &st.text)?;
+            t.text(21, &p.file.display().to_string(), &st.text)?;
+            t.text(22, &f.source.sheet, &st.text)?;
+            t.next();
+        }
+        let last = t.row - 1;
+        t.finish("项目汇总")?;
+        let ws = ws_of(&mut wb, "项目汇总")?;
+        highlight(ws, last, 22, "=$R2>0", &st.error_fill)?;
+        highlight(ws, last, 22, "=$U2<>\"有效\"", &st.warn_fill)?;
+    }
+
+    // 指标明细: constant memory, rows in order.
+    {
+        let ws = wb.add_worksheet_with_constant_memory()?;
+        ws.set_name("指标明细")?;
+        let headers = [
+            "单位编码",
+            "单位名称",
+            "项目名称",
+            "表类型",
+            "一级指标",
+            "二级指标",
+            "三级指标",
+            "指标值",
+            "比较符",
+            "目标数值",
+            "计量单位",
+            "实际完成值",
+            "分值",
+            "表内得分",
+            "复核得分",
+            "是否达成",
+            "偏差原因分析及改进措施",
+            "来源文件",
+            "工作表",
+            "单元格",
+        ];
+        let widths = [
+            10, 24, 30, 10, 12, 16, 30, 24, 6, 12, 8, 20, 8, 8, 8, 8, 30, 40, 20, 8,
+        ];
+        for (c, w) in widths.iter().enumerate() {
+            ws.set_column_width(c as u16, *w as f64)?;
+        }
+        let mut t = Table::new(ws, &headers, &st)?;
+        t.auto_width = false; // widths were set up front: rows cannot be revisited
+        for p in agg.projects.iter().filter(|p| p.counted()) {
+            let f = p.form();
+            for (n, ind) in f.indicators.iter().enumerate() {
+                let outcome = p.score().and_then(|s| s.indicators.get(n));
+                t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
+                t.text(1, &p.unit_name, &st.text)?;
+                t.text(2, f.project_name(), &st.text)?;
+                t.text(3, kind_label(f.kind()), &st.text)?;
+                t.text(4, &ind.level1.value, &st.text)?;
+                t.text(5, &ind.level2.value, &st.text)?;
+                t.text(6, &ind.level3.value, &st.text)?;
+                t.text(7, &ind.target.value, &st.text)?;
+                let (op, number, unit) = match &ind.target_parsed.value {
+                    Value::Quantity(q) => (
+                        q.op.symbol().to_string(),
+                        Some(q.value),
+                        q.unit.label().to_string(),
+                    ),
+                    Value::Compound(_) => ("复合".to_string(), None, String::new()),
+                    Value::Deadline(d) => ("时限".to_string(), None, d.to_string()),
+                    Value::Qualitative { .. } => ("定性".to_string(), None, String::new()),
+                    Value::Unparsed { .. } => ("无法识别".to_string(), None, String::new()),
+                    Value::Empty => (String::new(), None, String::new()),
+                };
+                t.text(8, &op, &st.text)?;
+                match number.and_then(|d| d.to_f64()) {
+                    Some(x) => {
+                        t.ws.write_number_with_format(t.row, 9, x, &st.text)?;
+                    }
+                    None => t.text(9, "", &st.text)?,
+                }
+                t.text(10, &unit, &st.text)?;
+                t.text(
+                    11,
+                    ind.actual.as_ref().map(|a| a.value.as_str()).unwrap_or(""),
+                    &st.text,
+                )?;
+                t.num(12, ind.weight.as_ref().map(|w| w.value), &st.score)?;
+                t.num(13, ind.score_reported.as_ref().map(|w| w.value), &st.score)?;
+                t.num(14, ind.score, &st.score)?;
+                let met = match outcome.map(|o| (o.met, o.method)) {
+                    Some((_, Method::Missing)) => "未填报",
+                    Some((Some(true), _)) => "是",
+                    Some((Some(false), _)) => "否",
+                    Some((None, _)) => "无法判断",
+                    None => "",
+                };
+                t.text(15, met, &st.text)?;
+                t.text(
+                    16,
+                    ind.reason.as_ref().map(|r| r.value.as_str()).unwrap_or(""),
+                    &st.text,
+                )?;
+                t.text(17, &p.file.display().to_string(), &st.text)?;
+                t.text(18, &f.source.sheet, &st.text)?;
+                t.text(
+                    19,
+                    &ind.target.cell.map(|c| c.a1()).unwrap_or_default(),
+                    &st.text,
+                )?;
+                t.next();
+            }
+        }
+        let last = t.row - 1;
+        t.finish("指标明细")?;
+        let ws = ws_of(&mut wb, "指标明细")?;
+        highlight(
+            ws,
+            last,
+            19,
+            "=OR($P2=\"否\",$P2=\"未填报\")",
+            &st.warn_fill,
+        )?;
+    }
+
+    // 问题清单
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name("问题清单")?;
+        let headers = [
+            "严重程度",
+            "代码",
+            "单位编码",
+            "单位名称",
+            "项目名称",
+            "文件",
+            "工作表",
+            "单元格",
+            "问题描述",
+        ];
+        let mut t = Table::new(ws, &headers, &st)?;
+        for row in &agg.issues {
+            let i = &row.issue;
+            t.text(0, i.severity.label_zh(), &st.text)?;
+            t.text(1, i.code, &st.text)?;
+            t.text(2, row.unit_code.as_deref().unwrap_or(""), &st.text)?;
+            t.text(3, row.unit_name.as_deref().unwrap_or(""), &st.text)?;
+            t.text(4, row.project.as_deref().unwrap_or(""), &st.text)?;
+            t.text(
+                5,
+                &i.file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default(),
+                &st.text,
+            )?;
+            t.text(6, i.sheet.as_deref().unwrap_or(""), &st.text)?;
+            t.text(7, &i.cell.map(|c| c.a1()).unwrap_or_default(), &st.text)?;
+            t.text(8, &i.message, &st.text)?;
+            t.next();
+        }
+        let last = t.row - 1;
+        t.finish("问题清单")?;
+        let ws = ws_of(&mut wb, "问题清单")?;
+        highlight(
+            ws,
+            last,
+            8,
+            &format!("=$A2=\"{}\"", Severity::Error.label_zh()),
+            &st.error_fill,
+        )?;
+        highlight(
+            ws,
+            last,
+            8,
+            &format!("=$A2=\"{}\"", Severity::Warning.label_zh()),
+            &st.warn_fill,
+        )?;
+    }
+
+    charts(&mut wb, agg, units_rows, &st)?;
+    run_info(&mut wb, agg, info, &st)?;
+    wb.save(path)
+}
+
+fn ws_of<'w>(wb: &'w mut Workbook, name: &str) -> Result<&'w mut Worksheet, XlsxError> {
+    wb.worksheet_from_name(name)
+}
+
+/// 图表: budget and execution by unit, grade distribution, attainment by 一级指标.
+fn charts(
+    wb: &mut Workbook,
+    agg: &Aggregate,
+    units_end: u32,
+    st: &Styles,
+) -> Result<(), XlsxError> {
+    let ws = wb.add_worksheet();
+    ws.set_name("图表")?;
+    // Small data tables the charts draw from.
+    ws.write_string_with_format(0, 0, "等级", &st.header)?;
+    ws.write_string_with_format(0, 1, "项目数", &st.header)?;
+    for (k, g) in ["优", "良", "中", "差"].iter().enumerate() {
+        ws.write_string_with_format(1 + k as u32, 0, *g, &st.text)?;
+        ws.write_number_with_format(1 + k as u32, 1, agg.total.grades[k] as f64, &st.int)?;
+    }
+    ws.write_string_with_format(6, 0, "一级指标", &st.header)?;
+    ws.write_string_with_format(6, 1, "达成率（%）", &st.header)?;
+    let mut level1: Vec<(String, usize, usize)> = Vec::new();
+    for c in &agg.categories {
+        match level1.iter_mut().find(|(l, _, _)| *l == c.level1) {
+            Some((_, n, m)) => {
+                *n += c.selfeval_indicators;
+                *m += c.met;
+            }
+            None => level1.push((c.level1.clone(), c.selfeval_indicators, c.met)),
+        }
+    }
+    for (k, (l, n, m)) in level1.iter().enumerate() {
+        let r = 7 + k as u32;
+        ws.write_string_with_format(r, 0, l, &st.text)?;
+        let rate = if *n > 0 {
+            *m as f64 * 100.0 / *n as f64
+        } else {
+            0.0
+        };
+        ws.write_number_with_format(r, 1, (rate * 100.0).round() / 100.0, &st.score)?;
+    }
+    ws.set_column_width(0, 14)?;
+    ws.set_column_width(1, 12)?;
+
+    if units_end > 1 {
+        let mut chart = Chart::new(ChartType::Column);
+        chart.title().set_name("各单位预算与执行（万元）");
+        chart
+            .add_series()
+            .set_name("全年预算数")
+            .set_categories(("单位汇总", 1, 2, units_end - 1, 2))
+            .set_values(("单位汇总", 1, 7, units_end - 1, 7));
+        chart
+            .add_series()
+            .set_name("全年执行数")
+            .set_categories(("单位汇总", 1, 2, units_end - 1, 2))
+            .set_values(("单位汇总", 1, 8, units_end - 1, 8));
+        chart
+            .add_series()
+            .set_name("预算数（目标表）")
+            .set_categories(("单位汇总", 1, 2, units_end - 1, 2))
+            .set_values(("单位汇总", 1, 4, units_end - 1, 4));
+        chart.set_width(720).set_height(360);
+        ws.insert_chart(0, 3, &chart)?;
+    }
+    let mut grades = Chart::new(ChartType::Column);
+    grades.title().set_name("自评等级分布");
+    grades
+        .add_series()
+        .set_name("项目数")
+        .set_categories(("图表", 1, 0, 4, 0))
+        .set_values(("图表", 1, 1, 4, 1));
+    grades.set_width(480).set_height(300);
+    ws.insert_chart(20, 3, &grades)?;
+    if !level1.is_empty() {
+        let last = 7 + level1.len() as u32 - 1;
+        let mut att = Chart::new(ChartType::Column);
+        att.title().set_name("各一级指标达成率（%）");
+        att.add_series()
+            .set_name("达成率")
+            .set_categories(("图表", 7, 0, last, 0))
+            .set_values(("图表", 7, 1, last, 1));
+        att.set_width(480).set_height(300);
+        ws.insert_chart(20, 11, &att)?;
+    }
+    print_setup(ws, "图表")?;
+    Ok(())
+}
+
+/// Seconds since the epoch → "2026-11-24 07:30:00" in 北京时间 (UTC+8).
+pub fn beijing_time(ts: i64) -> String {
+    let secs = ts + 8 * 3600;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn run_info(
+    wb: &mut Workbook,
+    agg: &Aggregate,
+    info: &RunInfo,
+    st: &Styles,
+) -> Result<(), XlsxError> {
+    let ws = wb.add_worksheet();
+    ws.set_name("运行信息")?;
+    let indicators: usize = agg
+        .projects
+        .iter()
+        .filter(|p| p.counted())
+        .map(|p| p.indicators)
+        .sum();
+    let rows: Vec<(&str, String)> = vec![
+        ("程序版本", format!("jixiao {}", info.version)),
+        (
+            "生成时间",
+            format!("{}（北京时间）", beijing_time(info.timestamp)),
+        ),
+        ("评分规则", info.rules.clone()),
+        ("输入目录", info.inputs.join("；")),
+        ("读取文件数", agg.files.read.to_string()),
+        ("拒收文件数", agg.files.rejected.to_string()),
+        ("跳过文件数", agg.files.skipped.to_string()),
+        ("单位数", agg.units.len().to_string()),
+        (
+            "表数（有效）",
+            agg.projects
+                .iter()
+                .filter(|p| p.counted())
+                .count()
+                .to_string(),
+        ),
+        (
+            "重复报送（未计入）",
+            agg.projects
+                .iter()
+                .filter(|p| !p.counted())
+                .count()
+                .to_string(),
+        ),
+        ("指标数", indicators.to_string()),
+        ("错误", agg.total.issues[0].to_string()),
+        ("警告", agg.total.issues[1].to_string()),
+        ("提示", agg.total.issues[2].to_string()),
+    ];
+    ws.write_string_with_format(0, 0, "项目", &st.header)?;
+    ws.write_string_with_format(0, 1, "内容", &st.header)?;
+    for (i, (k, v)) in rows.iter().enumerate() {
+        ws.write_string_with_format(1 + i as u32, 0, *k, &st.text)?;
+        ws.write_string_with_format(1 + i as u32, 1, v, &st.text)?;
+    }
+    ws.set_column_width(0, 20)?;
+    ws.set_column_width(1, 80)?;
+    print_setup(ws, "运行信息")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beijing_time_from_epoch() {
+        assert_eq!(beijing_time(0), "1970-01-01 08:00:00");
+        assert_eq!(beijing_time(1_700_000_000), "2023-11-15 06:13:20");
+        assert_eq!(beijing_time(951_782_400), "2000-02-29 08:00:00");
+    }
+}

@@ -1,0 +1,301 @@
+//! End to end: `jixiao run` writes consolidated.xlsx, summary.json and issues.csv.
+
+mod common;
+
+use std::path::Path;
+
+use calamine::{open_workbook, Data, Reader, Xlsx};
+use common::*;
+use serde_json::Value;
+
+fn run_into(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    args.extend(["--out".into(), out.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&refs)
+}
+
+fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
+    let mut wb: Xlsx<_> = open_workbook(path).expect("consolidated.xlsx opens");
+    let range = wb.worksheet_range(name).expect(name);
+    range.rows().map(|r| r.to_vec()).collect()
+}
+
+fn text(d: &Data) -> String {
+    match d {
+        Data::String(s) => s.clone(),
+        Data::Float(f) => format!("{f}"),
+        Data::Empty => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn num(d: &Data) -> f64 {
+    match d {
+        Data::Float(f) => *f,
+        Data::Int(i) => *i as f64,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn col(header: &[Data], name: &str) -> usize {
+    header
+        .iter()
+        .position(|h| text(h) == name)
+        .unwrap_or_else(|| panic!("column {name}"))
+}
+
+#[test]
+fn samples_consolidate() {
+    let samples = samples();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_into(&[samples.path()], out.path(), &[]);
+    // samples/ holds samples/bad: finished, some inputs rejected.
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["files"]["rejected"], 4);
+    let units = summary["units"].as_array().unwrap();
+    assert_eq!(units.len(), 2);
+    let u1 = &units[0];
+    assert_eq!(
+        (u1["code"].as_str(), u1["projects"].as_u64()),
+        (Some("569301"), Some(2))
+    );
+    assert_eq!(u1["budget_total"], "1085.00");
+    assert_eq!(u1["fiscal_total"], "1085.00");
+    assert_eq!(u1["other_total"], "0.00");
+    // Self-evaluations (samples define them): 180.25 + 872.6 executed of 1085.00.
+    assert_eq!(u1["annual_budget_total"], "1085.00");
+    assert_eq!(u1["executed_total"], "1052.85");
+    assert_eq!(u1["execution_rate"], "97.04");
+    assert_eq!(u1["grades"]["优"], 2);
+    let u2 = &units[1];
+    assert_eq!(
+        (u2["code"].as_str(), u2["projects"].as_u64()),
+        (Some("644201"), Some(3))
+    );
+    assert_eq!(u2["budget_total"], "1476.00");
+    assert_eq!(u2["executed_total"], "1456.92");
+
+    // consolidated.xlsx read back: the 合计 row of 单位汇总.
+    let wb = out.path().join("consolidated.xlsx");
+    let rows = sheet(&wb, "单位汇总");
+    let header = &rows[0];
+    let total = rows
+        .iter()
+        .find(|r| text(&r[col(header, "单位名称")]) == "合计")
+        .expect("合计 row");
+    assert_eq!(num(&total[col(header, "项目数")]), 5.0);
+    assert_eq!(num(&total[col(header, "预算数（万元）")]), 2561.0);
+    assert_eq!(num(&total[col(header, "全年执行数（万元）")]), 2509.77);
+    assert_eq!(num(&total[col(header, "执行率")]), 98.0);
+    assert_eq!(num(&total[col(header, "错误")]), 4.0);
+
+    // One indicator row, cell by cell: the unmet ≥8个 of 基层科普能力提升项目 (self-evaluation).
+    let rows = sheet(&wb, "指标明细");
+    let h = &rows[0];
+    let row = rows
+        .iter()
+        .find(|r| {
+            text(&r[col(h, "表类型")]) == "绩效自评表"
+                && text(&r[col(h, "三级指标")]) == "完成项目数量"
+        })
+        .expect("indicator row");
+    let want: &[(&str, &str)] = &[
+        ("单位编码", "569301"),
+        ("单位名称", "天津市科学技术协会"),
+        ("项目名称", "基层科普能力提升项目（中央专款）"),
+        ("一级指标", "产出指标"),
+        ("二级指标", "数量指标"),
+        ("指标值", "≥8个"),
+        ("比较符", "≥"),
+        ("目标数值", "8"),
+        ("计量单位", "个"),
+        ("实际完成值", "6个"),
+        ("分值", "12.5"),
+        ("表内得分", "9.38"),
+        ("复核得分", "9.38"),
+        ("是否达成", "否"),
+    ];
+    for (c, v) in want {
+        assert_eq!(text(&row[col(h, c)]), *v, "{c}");
+    }
+    assert!(text(&row[col(h, "偏差原因分析及改进措施")]).contains("延期"));
+
+    // issues.csv: BOM, Chinese header, every bad file listed.
+    let csv = std::fs::read_to_string(out.path().join("issues.csv")).unwrap();
+    assert!(csv.starts_with('\u{feff}'));
+    let listed = sheet(&wb, "问题清单");
+    for bad in [
+        "截断的工作簿.xlsx",
+        "加密的工作簿.xlsx",
+        "加密的工作簿.xls",
+        "其实是文本文件.xlsx",
+    ] {
+        assert!(
+            csv.lines()
+                .any(|l| l.contains(&format!("/{bad}\"")) && l.starts_with("\"错误\"")),
+            "{bad} in issues.csv"
+        );
+        assert!(
+            listed
+                .iter()
+                .any(|r| text(&r[5]).ends_with(&format!("/{bad}"))),
+            "{bad} in 问题清单"
+        );
+    }
+    // Every good project is still there, counted once.
+    let projects = sheet(&wb, "项目汇总");
+    let ph = &projects[0];
+    for name in [
+        "基层科普能力提升项目（中央专款）",
+        "科普经费",
+        "2023年天津科学技术馆编制外长聘人员经费项目",
+        "2023年天津科学技术馆免费开放项目-中央",
+        "2023年天津科学技术馆运行保障项目",
+    ] {
+        for kind in ["绩效目标表", "绩效自评表"] {
+            let valid = projects
+                .iter()
+                .filter(|r| {
+                    text(&r[col(ph, "项目名称")]) == name
+                        && text(&r[col(ph, "表类型")]) == kind
+                        && text(&r[col(ph, "状态")]) == "有效"
+                })
+                .count();
+            assert_eq!(valid, 1, "{name} {kind}");
+        }
+    }
+}
+
+/// Every cell of every sheet, as text.
+fn all_cells(path: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut wb: Xlsx<_> = open_workbook(path).unwrap();
+    let names = wb.sheet_names();
+    names
+        .into_iter()
+        .map(|n| {
+            let r = wb.worksheet_range(&n).unwrap();
+            let cells = r.rows().map(|row| row.iter().map(text).collect()).collect();
+            (n, cells)
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_do_not_change_the_outputs() {
+    let samples = samples();
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    run_into(
+        &[samples.path()],
+        one.path(),
+        &["--jobs", "1", "--timestamp", "1700000000"],
+    );
+    run_into(
+        &[samples.path()],
+        two.path(),
+        &["--jobs", "2", "--timestamp", "1700000000"],
+    );
+    for f in ["summary.json", "issues.csv"] {
+        assert_eq!(
+            std::fs::read(one.path().join(f)).unwrap(),
+            std::fs::read(two.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        all_cells(&one.path().join("consolidated.xlsx")),
+        all_cells(&two.path().join("consolidated.xlsx"))
+    );
+}
+
+/// 10,000 amounts with two decimals add up to the cent in the 合计 cell and summary.json.
+#[test]
+fn money_totals_are_exact() {
+    use jixiao::model::{Budget, Form, FormKind, Indicator, Sourced, Unit};
+    use rust_decimal::Decimal;
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let mut cents_total: i64 = 0;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let per_file = 500;
+    for file in 0..20 {
+        let mut forms = Vec::with_capacity(per_file);
+        for n in 0..per_file {
+            // xorshift: deterministic amounts from 0.01 to 99,999,999.99 万元
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let cents = (seed % 9_999_999_999 + 1) as i64;
+            cents_total += cents;
+            let amount = Decimal::new(cents, 2);
+            let unit = 100_000 + (file * per_file + n) % 50;
+            forms.push(Form {
+                kind: Some(FormKind::Target),
+                unit: Some(Sourced::derived(Unit {
+                    code: Some(unit.to_string()),
+                    name: format!("单位{unit}"),
+                })),
+                project: Some(Sourced::derived(format!("项目{file}-{n}"))),
+                budget: Budget {
+                    total: Some(Sourced::derived(amount)),
+                    fiscal: Some(Sourced::derived(amount)),
+                    other: None,
+                },
+                indicators: vec![Indicator {
+                    level1: Sourced::derived("产出指标".into()),
+                    level2: Sourced::derived("数量指标".into()),
+                    level3: Sourced::derived("完成数量".into()),
+                    target: Sourced::derived("≥1个".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+        let bytes = jixiao::samples::xlsx_bytes(&forms, true, false).unwrap();
+        std::fs::create_dir_all(&input).unwrap();
+        std::fs::write(input.join(format!("{file:02}.xlsx")), bytes).unwrap();
+    }
+    let out = dir.path().join("out");
+    let o = run_into(&[&input], &out, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let want = format!("{}.{:02}", cents_total / 100, cents_total % 100);
+
+    let rows = sheet(&out.join("consolidated.xlsx"), "单位汇总");
+    let h = &rows[0];
+    let total = rows
+        .iter()
+        .find(|r| text(&r[col(h, "单位名称")]) == "合计")
+        .unwrap();
+    assert_eq!(num(&total[col(h, "项目数")]), 10_000.0);
+    let cell = num(&total[col(h, "预算数（万元）")]);
+    assert_eq!(format!("{cell:.2}"), want, "合计 cell to the cent");
+
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let mut sum = Decimal::ZERO;
+    for u in summary["units"].as_array().unwrap() {
+        sum += u["budget_total"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap();
+    }
+    assert_eq!(format!("{sum:.2}"), want, "summary.json sums to the cent");
+}
