@@ -299,3 +299,64 @@ fn money_totals_are_exact() {
     }
     assert_eq!(format!("{sum:.2}"), want, "summary.json sums to the cent");
 }
+
+/// A self-evaluation whose 年度指标值 differ from the target table of the same project is
+/// reported; `--units` maps units to 主管部门 with subtotals.
+#[test]
+fn lowered_targets_and_departments() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let targets = jixiao::samples::seed_targets();
+    let mut selfevals = jixiao::samples::seed_selfevals(&jixiao::rules::Rules::national());
+    // 科普经费: ≥30场次 quietly becomes ≥20场次 at year end.
+    let changed = selfevals[1]
+        .indicators
+        .iter_mut()
+        .find(|i| i.target.value == "≥30场次")
+        .unwrap();
+    changed.target.value = "≥20场次".into();
+    changed.target_parsed = jixiao::indicator::parse("≥20场次");
+    std::fs::write(
+        input.join("targets.xlsx"),
+        jixiao::samples::xlsx_bytes(&targets[..2], false, false).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        input.join("selfevals.xlsx"),
+        jixiao::samples::xlsx_bytes(&selfevals[..2], false, false).unwrap(),
+    )
+    .unwrap();
+    let units = dir.path().join("units.csv");
+    std::fs::write(
+        &units,
+        "code,name,department\n569301,天津市科学技术协会,天津市科学技术协会（主管）\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run_into(&[&input], &out, &["--units", units.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();
+    let line = csv
+        .lines()
+        .find(|l| l.contains("project.target_changed"))
+        .expect("target_changed reported");
+    assert!(
+        line.contains("≥20场次") && line.contains("≥30场次"),
+        "{line}"
+    );
+    assert_eq!(csv.matches("project.target_changed").count(), 1);
+
+    let rows = sheet(&out.join("consolidated.xlsx"), "单位汇总");
+    let h = &rows[0];
+    let sub = rows
+        .iter()
+        .find(|r| text(&r[col(h, "单位名称")]) == "天津市科学技术协会（主管）小计")
+        .expect("department subtotal row");
+    assert_eq!(num(&sub[col(h, "预算数（万元）")]), 1085.0);
+}

@@ -266,7 +266,6 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
     );
 
     // 单位汇总: units grouped by 主管部门 with subtotals, then 合计.
-    let units_rows;
     {
         let ws = wb.add_worksheet();
         ws.set_name("单位汇总")?;
@@ -289,7 +288,6 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
             sub.name = format!("{}小计", d.name);
             unit_row(&mut t, &sub, true, &st)?;
         }
-        units_rows = t.row;
         unit_row(&mut t, &agg.total, true, &st)?;
         let last = t.row - 1;
         t.finish("单位汇总")?;
@@ -544,7 +542,7 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
         )?;
     }
 
-    charts(&mut wb, agg, units_rows, &st)?;
+    charts(&mut wb, agg, &st)?;
     run_info(&mut wb, agg, info, &st)?;
     wb.save(path)
 }
@@ -554,12 +552,7 @@ fn ws_of<'w>(wb: &'w mut Workbook, name: &str) -> Result<&'w mut Worksheet, Xlsx
 }
 
 /// 图表: budget and execution by unit, grade distribution, attainment by 一级指标.
-fn charts(
-    wb: &mut Workbook,
-    agg: &Aggregate,
-    units_end: u32,
-    st: &Styles,
-) -> Result<(), XlsxError> {
+fn charts(wb: &mut Workbook, agg: &Aggregate, st: &Styles) -> Result<(), XlsxError> {
     let ws = wb.add_worksheet();
     ws.set_name("图表")?;
     // Small data tables the charts draw from.
@@ -591,29 +584,52 @@ fn charts(
         };
         ws.write_number_with_format(r, 1, (rate * 100.0).round() / 100.0, &st.score)?;
     }
-    ws.set_column_width(0, 14)?;
-    ws.set_column_width(1, 12)?;
+    ws.set_column_width(0, 24)?;
+    for c in 1..4 {
+        ws.set_column_width(c, 14)?;
+    }
 
-    if units_end > 1 {
+    // Per unit (no subtotals) for the budget chart.
+    let base = 8 + level1.len() as u32;
+    for (c, h) in ["单位", "全年预算数", "全年执行数", "预算数（目标表）"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string_with_format(base, c as u16, *h, &st.header)?;
+    }
+    for (k, u) in agg.units.iter().enumerate() {
+        let r = base + 1 + k as u32;
+        ws.write_string_with_format(r, 0, &u.name, &st.text)?;
+        for (c, v) in [u.annual_budget_total, u.executed_total, u.budget_total]
+            .iter()
+            .enumerate()
+        {
+            ws.write_number_with_format(
+                r,
+                1 + c as u16,
+                round2(*v).to_f64().unwrap_or(0.0),
+                &st.money,
+            )?;
+        }
+    }
+    if !agg.units.is_empty() {
+        let last = base + agg.units.len() as u32;
         let mut chart = Chart::new(ChartType::Column);
         chart.title().set_name("各单位预算与执行（万元）");
-        chart
-            .add_series()
-            .set_name("全年预算数")
-            .set_categories(("单位汇总", 1, 2, units_end - 1, 2))
-            .set_values(("单位汇总", 1, 7, units_end - 1, 7));
-        chart
-            .add_series()
-            .set_name("全年执行数")
-            .set_categories(("单位汇总", 1, 2, units_end - 1, 2))
-            .set_values(("单位汇总", 1, 8, units_end - 1, 8));
-        chart
-            .add_series()
-            .set_name("预算数（目标表）")
-            .set_categories(("单位汇总", 1, 2, units_end - 1, 2))
-            .set_values(("单位汇总", 1, 4, units_end - 1, 4));
+        for (c, name) in [
+            (1u16, "全年预算数"),
+            (2, "全年执行数"),
+            (3, "预算数（目标表）"),
+        ] {
+            chart
+                .add_series()
+                .set_name(name)
+                .set_categories(("图表", base + 1, 0, last, 0))
+                .set_values(("图表", base + 1, c, last, c));
+        }
+        chart.y_axis().set_min(0);
         chart.set_width(720).set_height(360);
-        ws.insert_chart(0, 3, &chart)?;
+        ws.insert_chart(0, 5, &chart)?;
     }
     let mut grades = Chart::new(ChartType::Column);
     grades.title().set_name("自评等级分布");
@@ -622,8 +638,9 @@ fn charts(
         .set_name("项目数")
         .set_categories(("图表", 1, 0, 4, 0))
         .set_values(("图表", 1, 1, 4, 1));
+    grades.y_axis().set_min(0);
     grades.set_width(480).set_height(300);
-    ws.insert_chart(20, 3, &grades)?;
+    ws.insert_chart(20, 5, &grades)?;
     if !level1.is_empty() {
         let last = 7 + level1.len() as u32 - 1;
         let mut att = Chart::new(ChartType::Column);
@@ -632,8 +649,9 @@ fn charts(
             .set_name("达成率")
             .set_categories(("图表", 7, 0, last, 0))
             .set_values(("图表", 7, 1, last, 1));
+        att.y_axis().set_min(0).set_max(100);
         att.set_width(480).set_height(300);
-        ws.insert_chart(20, 11, &att)?;
+        ws.insert_chart(20, 13, &att)?;
     }
     print_setup(ws, "图表")?;
     Ok(())
