@@ -47,6 +47,18 @@ enum Command {
         /// 写入输出的时间（Unix 秒）；默认取 SOURCE_DATE_EPOCH，否则为运行开始时间
         #[arg(long)]
         timestamp: Option<i64>,
+        /// 不生成 PDF 报告和单位评价材料
+        #[arg(long)]
+        no_pdf: bool,
+        /// PDF 使用的字体文件（默认使用自带的文泉驿微米黑）
+        #[arg(long)]
+        font: Option<PathBuf>,
+        /// 主字体缺字时使用的后备字体
+        #[arg(long)]
+        fallback_font: Option<PathBuf>,
+        /// 报告措辞模板（默认 templates/report.toml）
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// 识别并审核，输出问题清单（不生成汇总）
     Check {
@@ -129,6 +141,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             rules,
             units,
             timestamp,
+            no_pdf,
+            font,
+            fallback_font,
+            report,
         } => {
             let report = jixiao::run::run(&jixiao::run::RunOptions {
                 inputs,
@@ -137,6 +153,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 rules,
                 units,
                 timestamp,
+                no_pdf,
+                font,
+                fallback_font,
+                report,
             })?;
             eprintln!("{}", report.summary);
             Ok(if report.rejected > 0 {

@@ -27,6 +27,13 @@ pub struct RunOptions {
     pub units: Option<PathBuf>,
     /// Seconds since the epoch written into the outputs; else SOURCE_DATE_EPOCH, else now.
     pub timestamp: Option<i64>,
+    /// Skip the PDF reports and packs.
+    pub no_pdf: bool,
+    /// A font file replacing the bundled one; and a fallback for characters it lacks.
+    pub font: Option<PathBuf>,
+    pub fallback_font: Option<PathBuf>,
+    /// Report wording (templates/report.toml by default).
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,17 +148,46 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             ))
         })
         .collect();
-    let agg = aggregate(
+    let mut agg = aggregate(
         &results,
         &scanned.issues,
         scanned.skipped.len(),
         directory.as_ref(),
         &modified,
     );
+    let ts = timestamp(opts.timestamp);
+
+    // PDFs first: characters the font lacks become issues in the workbook and CSV.
+    let mut pdf_note = String::new();
+    if !opts.no_pdf {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|e| format!("无法读取字体 {}: {e}", p.display()))
+        };
+        let main = opts.font.as_ref().map(read).transpose()?;
+        let fallback = opts.fallback_font.as_ref().map(read).transpose()?;
+        let fonts = crate::output::pdf::layout::Fonts::parse(
+            main.as_deref().unwrap_or(crate::output::pdf::DEFAULT_FONT),
+            fallback.as_deref(),
+        )?;
+        let wording = match &opts.report {
+            Some(p) => crate::output::pdf::report::Wording::load(p)?,
+            None => crate::output::pdf::report::Wording::default_wording(),
+        };
+        let pdfs = crate::output::pdf::render_all(&agg, &opts.out, &fonts, &wording, ts)?;
+        pdf_note = format!(
+            "，PDF 报告 {} 份、评价材料 {} 份",
+            pdfs.reports.len(),
+            pdfs.packs.len()
+        );
+        for i in &pdfs.issues {
+            agg.total.issues[i.issue.severity as usize] += 1;
+        }
+        agg.issues.extend(pdfs.issues);
+    }
 
     let info = RunInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        timestamp: timestamp(opts.timestamp),
+        timestamp: ts,
         rules: opts
             .rules
             .as_ref()
@@ -186,13 +222,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .map(|p| p.indicators)
         .sum();
     let summary = format!(
-        "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒；输出于 {}",
+        "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标{}；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒；输出于 {}",
         results.len(),
         agg.files.rejected,
         agg.files.skipped,
         agg.units.len(),
         forms,
         indicators,
+        pdf_note,
         agg.total.issues[0],
         agg.total.issues[1],
         agg.total.issues[2],

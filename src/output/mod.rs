@@ -5,4 +5,5 @@ pub mod csv;
 pub mod form;
 pub mod json;
 pub mod legacy;
+pub mod pdf;
 pub mod workbook;

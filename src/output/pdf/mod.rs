@@ -1,0 +1,398 @@
+//! PDF reports: one per project under `OUT/reports/<单位代码单位名称>/<项目名称>.pdf`, and one
+//! evaluation pack per unit under `OUT/packs/<单位代码单位名称>.pdf`. Rendered in parallel with
+//! one parsed font; fonts embedded as subsets; names made safe for every file system.
+
+pub mod layout;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use printpdf::{
+    FontId, OffsetDateTime, PageAnnotId, PageAnnotation, PdfDocument, PdfFont, PdfPage,
+    PdfSaveOptions,
+};
+use rayon::prelude::*;
+
+use crate::aggregate::{Aggregate, IssueRow, ProjectRow};
+use crate::model::{FormKind, Issue};
+use layout::{assemble, Doc, Fonts, Furniture, PageBody, FALLBACK_ID, MAIN_ID};
+use report::{pack_pages, project_pages, section_title, Wording};
+
+/// The font carried by the repository (WenQuanYi Micro Hei, see templates/fonts/LICENSE).
+pub const DEFAULT_FONT: &[u8] = include_bytes!("../../../templates/fonts/wqy-microhei.ttf");
+
+/// Names Windows reserves, whatever the extension.
+const RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// A file or folder name safe on Linux, Windows and macOS: no separators or characters Windows
+/// forbids, no control characters, no reserved names, no leading/trailing dots or spaces, at
+/// most `max_bytes` bytes (cut on a character boundary).
+pub fn safe_name(name: &str, max_bytes: usize) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    s = s
+        .trim_matches(|c: char| c == '.' || c.is_whitespace())
+        .to_string();
+    if s.trim_matches('_').is_empty() {
+        s = "未命名".to_string();
+    }
+    let stem = s.split('.').next().unwrap_or("").to_ascii_uppercase();
+    if RESERVED.contains(&stem.as_str()) {
+        s.insert(0, '_');
+    }
+    if s.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s = s
+            .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+            .to_string();
+    }
+    s
+}
+
+/// File names for a set of titles in one folder: safe, at most 120 bytes with ".pdf", and
+/// collisions resolved deterministically in the given order (（2）, （3）…).
+fn unique_names(titles: &[String]) -> Vec<String> {
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    titles
+        .iter()
+        .map(|t| {
+            let base = safe_name(t, 110);
+            let mut name = format!("{base}.pdf");
+            let mut n = 2;
+            while !used.insert(name.to_lowercase()) {
+                name = format!("{base}（{n}）.pdf");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+/// A unit's key and its projects, each with its forms (self-evaluation first).
+type UnitProjects<'a> =
+    BTreeMap<(Option<String>, String), BTreeMap<String, Vec<&'a ProjectRow<'a>>>>;
+/// One rendered project: its page bodies (reused by the pack), the file, a glyph issue.
+type Rendered = Result<(Vec<PageBody>, ReportFile, Option<IssueRow>), String>;
+/// A unit's reports for its pack: title, page bodies, source files.
+type PackParts = BTreeMap<usize, Vec<(String, Vec<PageBody>, Vec<PathBuf>)>>;
+
+/// What rendering produced: files written and issues to add to 问题清单.
+#[derive(Debug, Default)]
+pub struct PdfOutcome {
+    pub reports: Vec<ReportFile>,
+    pub packs: Vec<PathBuf>,
+    pub issues: Vec<IssueRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    pub unit_code: Option<String>,
+    pub unit_name: String,
+    pub project: String,
+    pub kinds: Vec<FormKind>,
+    /// Relative to OUT.
+    pub path: PathBuf,
+    pub pages: usize,
+    pub sources: Vec<PathBuf>,
+}
+
+/// A printpdf document with deterministic resource ids and creation date.
+pub fn save_pdf(
+    fonts: &Fonts,
+    title: &str,
+    pages: Vec<PdfPage>,
+    bookmarks: &[(String, usize)],
+    timestamp: i64,
+) -> Vec<u8> {
+    let mut doc = PdfDocument::new(title);
+    doc.metadata.info.creation_date =
+        OffsetDateTime::from_unix_timestamp(timestamp).unwrap_or(doc.metadata.info.creation_date);
+    doc.metadata.info.modification_date = doc.metadata.info.creation_date;
+    doc.metadata.info.producer = "jixiao".to_string();
+    doc.metadata.info.creator = "jixiao".to_string();
+    doc.resources.fonts.map.insert(
+        FontId(MAIN_ID.to_string()),
+        PdfFont::new(fonts.main.clone()),
+    );
+    if let Some(f) = &fonts.fallback {
+        doc.resources
+            .fonts
+            .map
+            .insert(FontId(FALLBACK_ID.to_string()), PdfFont::new(f.clone()));
+    }
+    for (i, (name, page)) in bookmarks.iter().enumerate() {
+        doc.bookmarks.map.insert(
+            PageAnnotId(format!("B{i:05}")),
+            PageAnnotation {
+                name: name.clone(),
+                page: *page,
+            },
+        );
+    }
+    doc.with_pages(pages);
+    doc.save(&PdfSaveOptions::default(), &mut Vec::new())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("无法创建目录 {}: {e}", parent.display()))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("无法写入 {}: {e}", path.display()))
+}
+
+fn missing_issue(
+    chars: &BTreeSet<char>,
+    project: &str,
+    unit: &ProjectRow,
+    file: &Path,
+) -> Option<IssueRow> {
+    if chars.is_empty() {
+        return None;
+    }
+    let list: String = chars
+        .iter()
+        .map(|c| format!("「{c}」(U+{:04X})", *c as u32))
+        .collect::<Vec<_>>()
+        .join("、");
+    Some(IssueRow {
+        issue: Issue::warning(
+            "pdf.missing_glyph",
+            format!("报告字体缺少字符 {list}，PDF 中以〓代替；可用 --font 指定含该字的字体"),
+        )
+        .in_file(file),
+        unit_code: unit.unit_code.clone(),
+        unit_name: Some(unit.unit_name.clone()),
+        project: Some(project.to_string()),
+    })
+}
+
+/// Render every project report and every unit pack under `out`.
+pub fn render_all(
+    agg: &Aggregate,
+    out: &Path,
+    fonts: &Fonts,
+    wording: &Wording,
+    timestamp: i64,
+) -> Result<PdfOutcome, String> {
+    // Projects of each unit: the counted forms, grouped by project name (self-evaluation first).
+    let mut units: UnitProjects = BTreeMap::new();
+    for p in agg.projects.iter().filter(|p| p.counted()) {
+        units
+            .entry((p.unit_code.clone(), p.unit_name.clone()))
+            .or_default()
+            .entry(p.form().project_name().to_string())
+            .or_default()
+            .push(p);
+    }
+    for projects in units.values_mut() {
+        for forms in projects.values_mut() {
+            forms.sort_by_key(|p| {
+                if p.form().kind() == FormKind::SelfEval {
+                    0
+                } else {
+                    1
+                }
+            });
+        }
+    }
+    let date = layout_date(timestamp);
+    let unit_dirs: Vec<String> = units
+        .keys()
+        .map(|(code, name)| format!("{}{}", code.as_deref().unwrap_or(""), name))
+        .collect();
+    let unit_dirs = unique_names(&unit_dirs)
+        .into_iter()
+        .map(|n| n.trim_end_matches(".pdf").to_string())
+        .collect::<Vec<_>>();
+
+    // One job per project: lay out, assemble, save.
+    struct Job<'a> {
+        unit: usize,
+        project: &'a str,
+        forms: &'a [&'a ProjectRow<'a>],
+        rel: PathBuf,
+    }
+    let mut jobs = Vec::new();
+    for (u, projects) in units.values().enumerate() {
+        let titles: Vec<String> = projects.keys().cloned().collect();
+        for ((project, forms), file) in projects.iter().zip(unique_names(&titles)) {
+            jobs.push(Job {
+                unit: u,
+                project,
+                forms,
+                rel: PathBuf::from("reports").join(&unit_dirs[u]).join(file),
+            });
+        }
+    }
+    let rendered: Vec<Rendered> = jobs
+        .par_iter()
+        .map(|job| {
+            let mut doc = Doc::new(fonts);
+            project_pages(&mut doc, job.forms, wording);
+            let bodies = doc.pages.clone();
+            let sources: Vec<PathBuf> = job.forms.iter().map(|p| p.file.to_path_buf()).collect();
+            let footer = footer(wording, &date, &sources);
+            let furniture = Furniture {
+                header: &wording.office,
+                footer_left: vec![footer; bodies.len()],
+            };
+            let (pages, more_missing) = assemble(fonts, bodies.clone(), &furniture);
+            let mut missing = doc.missing.clone();
+            missing.extend(more_missing);
+            let n = pages.len();
+            let title = job
+                .forms
+                .first()
+                .map(|p| section_title(p.form(), wording))
+                .unwrap_or_default();
+            let bytes = save_pdf(fonts, &title, pages, &[], timestamp);
+            write_file(&out.join(&job.rel), &bytes)?;
+            let first = job.forms[0];
+            Ok((
+                bodies,
+                ReportFile {
+                    unit_code: first.unit_code.clone(),
+                    unit_name: first.unit_name.clone(),
+                    project: job.project.to_string(),
+                    kinds: job.forms.iter().map(|p| p.form().kind()).collect(),
+                    path: job.rel.clone(),
+                    pages: n,
+                    sources: sources.clone(),
+                },
+                missing_issue(&missing, job.project, first, first.file),
+            ))
+        })
+        .collect();
+
+    let mut outcome = PdfOutcome::default();
+    let mut per_unit: PackParts = BTreeMap::new();
+    for (job, r) in jobs.iter().zip(rendered) {
+        let (bodies, file, issue) = r?;
+        per_unit.entry(job.unit).or_default().push((
+            job.project.to_string(),
+            bodies,
+            file.sources.clone(),
+        ));
+        outcome.reports.push(file);
+        outcome.issues.extend(issue);
+    }
+
+    // Packs, one per unit, in parallel.
+    let keys: Vec<_> = units.keys().cloned().collect();
+    let packs: Vec<Result<PathBuf, String>> = per_unit
+        .par_iter()
+        .map(|(u, reports)| {
+            let (code, name) = &keys[*u];
+            let summary = agg
+                .units
+                .iter()
+                .find(|s| s.code == *code && s.name == *name)
+                .cloned()
+                .unwrap_or_default();
+            let year = agg
+                .projects
+                .iter()
+                .filter(|p| {
+                    p.counted()
+                        && p.unit_code == *code
+                        && p.unit_name == *name
+                        && p.form().kind() == FormKind::SelfEval
+                })
+                .filter_map(|p| p.form().year.as_ref().map(|y| y.value))
+                .max();
+            let titled: Vec<(String, Vec<PageBody>)> = reports
+                .iter()
+                .map(|(t, b, _)| (t.clone(), b.clone()))
+                .collect();
+            let (bodies, entries, _missing) = pack_pages(fonts, &summary, year, &titled, wording);
+            let mut footers = Vec::with_capacity(bodies.len());
+            let front = bodies.len() - reports.iter().map(|(_, b, _)| b.len()).sum::<usize>();
+            footers.extend(std::iter::repeat_n(footer(wording, &date, &[]), front));
+            for (_, b, sources) in reports {
+                footers.extend(std::iter::repeat_n(
+                    footer(wording, &date, sources),
+                    b.len(),
+                ));
+            }
+            let furniture = Furniture {
+                header: &wording.office,
+                footer_left: footers,
+            };
+            let (pages, _) = assemble(fonts, bodies, &furniture);
+            let title = format!("{}{}", code.as_deref().unwrap_or(""), name);
+            let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
+            marks.extend(entries);
+            let bytes = save_pdf(fonts, &title, pages, &marks, timestamp);
+            let rel = PathBuf::from("packs").join(format!("{}.pdf", unit_dirs[*u]));
+            write_file(&out.join(&rel), &bytes)?;
+            Ok(rel)
+        })
+        .collect();
+    for p in packs {
+        outcome.packs.push(p?);
+    }
+    Ok(outcome)
+}
+
+fn layout_date(timestamp: i64) -> String {
+    crate::output::workbook::beijing_time(timestamp)
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn footer(w: &Wording, date: &str, sources: &[PathBuf]) -> String {
+    let source = if sources.is_empty() {
+        "本单位报送材料汇总".to_string()
+    } else {
+        sources
+            .iter()
+            .map(|s| {
+                s.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    w.footer
+        .replace("{date}", date)
+        .replace("{source}", &source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe() {
+        assert_eq!(safe_name("../../x", 120), "_.._x");
+        assert_eq!(safe_name("CON", 120), "_CON");
+        assert_eq!(safe_name("con.txt", 120), "_con.txt");
+        assert_eq!(safe_name("a\nb", 120), "a_b");
+        assert_eq!(safe_name("..", 120), "未命名");
+        assert_eq!(safe_name("科普经费", 120), "科普经费");
+        let long = "长".repeat(300);
+        let s = safe_name(&long, 110);
+        assert!(s.len() <= 110 && s.chars().all(|c| c == '长'));
+        let names = unique_names(&["a/b".into(), "a_b".into(), "A_B".into()]);
+        assert_eq!(names, vec!["a_b.pdf", "a_b（2）.pdf", "A_B（3）.pdf"]);
+        assert!(unique_names(&[long]).iter().all(|n| n.len() <= 120));
+    }
+}
