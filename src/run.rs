@@ -1,6 +1,7 @@
 //! The nightly job, `jixiao run`: scan → process files in parallel → aggregate → write
-//! consolidated.xlsx, summary.json and issues.csv. Outputs are written beside their final name
-//! and renamed into place, so a run that dies never leaves a half-written file.
+//! consolidated.xlsx, summary.json, issues.csv and the PDFs. Everything is written into a
+//! staging folder inside OUT and moved into place only when all of it is done, under a lock:
+//! a run that dies leaves last night's outputs as they were.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -95,21 +96,104 @@ pub fn process_all(
     Ok(results)
 }
 
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    write(&tmp).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("无法写入 {}: {e}", path.display()))
+/// `OUT/.lock`: one run writes an OUT at a time. The file holds the writer's PID; a lock
+/// whose process is gone (killed, machine restarted) is taken over with a warning.
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").is_dir() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub fn lock(out: &Path) -> Result<(Lock, Option<String>), String> {
+    let path = out.join(".lock");
+    let mut warning = None;
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let _ = write!(f, "{}", std::process::id());
+                return Ok((Lock { path }, warning));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
+                match holder {
+                    Some(pid) if pid != std::process::id() && process_alive(pid) => {
+                        return Err(format!(
+                            "另一个 jixiao 进程（PID {pid}）正在写入 {}，本次未运行",
+                            out.display()
+                        ));
+                    }
+                    _ => {
+                        warning = Some(format!(
+                            "发现上次运行遗留的锁文件（{}），该进程已不存在，已接管",
+                            holder
+                                .map(|p| format!("PID {p}"))
+                                .unwrap_or_else(|| "内容无法识别".into())
+                        ));
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+            Err(e) => return Err(format!("无法创建锁文件 {}: {e}", path.display())),
+        }
+    }
+    Err(format!("无法获得 {} 的写入锁", out.display()))
+}
+
+/// What a run publishes into OUT.
+const OUTPUTS: &[&str] = &[
+    "consolidated.xlsx",
+    "summary.json",
+    "issues.csv",
+    "reports",
+    "packs",
+];
+
+/// Move the staged outputs into OUT. Each file lands by one rename, so every output a reader
+/// opens is complete; folders are swapped (old one aside, new one in, old one removed).
+fn publish(stage: &Path, out: &Path) -> Result<(), String> {
+    let trash = out.join(format!(".trash-{}", std::process::id()));
+    for name in OUTPUTS {
+        let new = stage.join(name);
+        if !new.exists() {
+            continue;
+        }
+        let dest = out.join(name);
+        if new.is_dir() && dest.exists() {
+            std::fs::create_dir_all(&trash).map_err(|e| e.to_string())?;
+            std::fs::rename(&dest, trash.join(name))
+                .map_err(|e| format!("无法替换 {}: {e}", dest.display()))?;
+        }
+        std::fs::rename(&new, &dest).map_err(|e| format!("无法写入 {}: {e}", dest.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&trash);
+    let _ = std::fs::remove_dir_all(stage);
+    Ok(())
+}
+
+/// Staging and trash folders left by runs that were killed (we hold the lock: none is live).
+fn clear_leftovers(out: &Path) {
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(".staging-") || name.starts_with(".trash-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
@@ -132,8 +216,22 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     }
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| format!("无法创建输出目录 {}: {e}", opts.out.display()))?;
+    let (_lock, lock_warning) = lock(&opts.out)?;
+    if let Some(w) = &lock_warning {
+        eprintln!("jixiao: {w}");
+    }
+    clear_leftovers(&opts.out);
+    // Everything is written here first and moved into OUT only when all of it is done.
+    let stage = opts.out.join(format!(".staging-{}", std::process::id()));
+    std::fs::create_dir_all(&stage).map_err(|e| format!("无法创建 {}: {e}", stage.display()))?;
 
-    let scanned = scan(&opts.inputs);
+    let mut scanned = scan(&opts.inputs);
+    // OUT inside an input folder: our own outputs are never submissions.
+    if let Ok(out) = opts.out.canonicalize() {
+        scanned
+            .files
+            .retain(|f| !f.canonicalize().is_ok_and(|f| f.starts_with(&out)));
+    }
     let results = process_all(&scanned.files, &rules, &Limits::default(), opts.jobs)?;
     // Whole seconds: files checked out or copied together tie, and the path decides.
     let modified: HashMap<PathBuf, SystemTime> = scanned
@@ -173,7 +271,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             Some(p) => crate::output::pdf::report::Wording::load(p)?,
             None => crate::output::pdf::report::Wording::default_wording(),
         };
-        let pdfs = crate::output::pdf::render_all(&agg, &opts.out, &fonts, &wording, ts)?;
+        let pdfs = crate::output::pdf::render_all(&agg, &stage, &fonts, &wording, ts)?;
         pdf_note = format!(
             "，PDF 报告 {} 份、评价材料 {} 份",
             pdfs.reports.len(),
@@ -199,20 +297,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             .map(|p| p.display().to_string())
             .collect(),
     };
-    let workbook = opts.out.join("consolidated.xlsx");
-    write_atomically(&workbook, |tmp| {
-        write_workbook(tmp, &agg, &info).map_err(|e| e.to_string())
-    })?;
+    write_workbook(&stage.join("consolidated.xlsx"), &agg, &info)
+        .map_err(|e| format!("无法写入 consolidated.xlsx: {e}"))?;
     let summary = crate::output::json::summary_json(&agg);
-    write_atomically(&opts.out.join("summary.json"), |tmp| {
-        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-        std::fs::write(tmp, text + "\n").map_err(|e| e.to_string())
-    })?;
-    write_atomically(&opts.out.join("issues.csv"), |tmp| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(tmp).map_err(|e| e.to_string())?);
-        crate::output::csv::write_issues(&mut f, &agg.issues).map_err(|e| e.to_string())?;
-        f.flush().map_err(|e| e.to_string())
-    })?;
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    std::fs::write(stage.join("summary.json"), text + "\n")
+        .map_err(|e| format!("无法写入 summary.json: {e}"))?;
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(stage.join("issues.csv")).map_err(|e| e.to_string())?,
+    );
+    crate::output::csv::write_issues(&mut f, &agg.issues)
+        .and_then(|_| f.flush())
+        .map_err(|e| format!("无法写入 issues.csv: {e}"))?;
+    drop(f);
+    publish(&stage, &opts.out)?;
 
     let forms = agg.projects.iter().filter(|p| p.counted()).count();
     let indicators: usize = agg

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use common::*;
@@ -196,27 +196,54 @@ fn jobs_do_not_change_the_outputs() {
     let samples = samples();
     let one = tempfile::tempdir().unwrap();
     let two = tempfile::tempdir().unwrap();
-    run_into(
-        &[samples.path()],
-        one.path(),
-        &["--jobs", "1", "--timestamp", "1700000000"],
-    );
-    run_into(
-        &[samples.path()],
-        two.path(),
-        &["--jobs", "2", "--timestamp", "1700000000"],
-    );
-    for f in ["summary.json", "issues.csv"] {
-        assert_eq!(
-            std::fs::read(one.path().join(f)).unwrap(),
-            std::fs::read(two.path().join(f)).unwrap(),
-            "{f}"
-        );
+    for (dir, jobs) in [(&one, "1"), (&two, "2")] {
+        let o = std::process::Command::new(bin())
+            .args([
+                "run",
+                samples.path().to_str().unwrap(),
+                "--out",
+                dir.path().to_str().unwrap(),
+                "--jobs",
+                jobs,
+            ])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
     }
     assert_eq!(
         all_cells(&one.path().join("consolidated.xlsx")),
         all_cells(&two.path().join("consolidated.xlsx"))
     );
+    // Every output, PDFs included, byte for byte.
+    let files = |d: &Path| {
+        let mut v: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(d)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                (
+                    e.path().strip_prefix(d).unwrap().to_path_buf(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (files(one.path()), files(two.path()));
+    assert!(a.len() >= 10, "{} files", a.len());
+    assert_eq!(
+        a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        b.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(
+            x == y,
+            "{} differs between --jobs 1 and --jobs 2",
+            name.display()
+        );
+    }
 }
 
 /// 10,000 amounts with two decimals add up to the cent in the 合计 cell and summary.json.

@@ -144,7 +144,27 @@ pub fn save_pdf(
         );
     }
     doc.with_pages(pages);
-    doc.save(&PdfSaveOptions::default(), &mut Vec::new())
+    let mut bytes = doc.save(&PdfSaveOptions::default(), &mut Vec::new());
+    content_id(&mut bytes);
+    bytes
+}
+
+/// printpdf draws the trailer /ID from a process-wide counter, so it depends on which thread
+/// rendered what first. Overwrite both 32-character strings, in place (same length: the xref
+/// stays valid), with a hash of everything before the trailer, as the PDF spec intends.
+pub fn content_id(bytes: &mut [u8]) {
+    let Some(at) = bytes.windows(5).rposition(|w| w == b"/ID[(") else {
+        return;
+    };
+    let hash = blake3::hash(&bytes[..at]).to_hex().to_ascii_uppercase();
+    let hex = hash.as_bytes();
+    let first = at + 5;
+    // /ID[(<32>)(<32>)]
+    if bytes.len() < first + 32 + 2 + 32 + 2 || &bytes[first + 32..first + 34] != b")(" {
+        return;
+    }
+    bytes[first..first + 32].copy_from_slice(&hex[..32]);
+    bytes[first + 34..first + 66].copy_from_slice(&hex[32..64]);
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
