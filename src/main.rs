@@ -239,7 +239,7 @@ fn check(inputs: &[PathBuf], rules: &Rules, jobs: Option<usize>) -> Result<ExitC
     let forms: usize = results.iter().map(|r| r.forms.len()).sum();
     let rejected = results.iter().filter(|r| r.rejected).count();
     eprintln!(
-        "读取 {} 个文件（拒收 {}，跳过 {}），识别 {} 张表；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒",
+        "读取 {} 个文件（拒收 {}，跳过 {}），识别 {} 张表；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒{}",
         results.len(),
         rejected,
         scanned.skipped.len(),
@@ -247,7 +247,8 @@ fn check(inputs: &[PathBuf], rules: &Rules, jobs: Option<usize>) -> Result<ExitC
         counts[Severity::Error as usize],
         counts[Severity::Warning as usize],
         counts[Severity::Info as usize],
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        jixiao::run::peak_note()
     );
     Ok(exit_for(&results))
 }

@@ -339,8 +339,9 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
         }
         // Real size: decompress and count, never trusting the header; keep the head of the
         // parts whose root attributes we check.
-        let watch = name.ends_with("sharedStrings.xml")
-            || (format == Format::Xlsx && name.starts_with("xl/worksheets/"));
+        // The head of every XML part: DTDs are refused outright (entity expansion), and the
+        // sharedStrings counts and sheet dimensions are checked.
+        let watch = name.ends_with(".xml") || name.ends_with(".rels");
         let mut head = Vec::new();
         let mut buf = [0u8; 64 * 1024];
         let mut real: u64 = 0;
@@ -362,6 +363,12 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
                 return Err(bomb(&name));
             }
         }
+        if watch && has_dtd(&head) {
+            return Err(err(
+                "read.hostile",
+                format!("工作簿内部文件 {name} 含有 XML 实体定义（DOCTYPE/ENTITY），疑似实体膨胀攻击，已拒绝读取"),
+            ));
+        }
         if name.ends_with("sharedStrings.xml") {
             for attr in ["uniqueCount", "count"] {
                 if let Some(n) = root_attr_u64(&head, "sst", attr) {
@@ -377,7 +384,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
                 }
             }
         }
-        if watch && name.starts_with("xl/worksheets/") {
+        if format == Format::Xlsx && name.starts_with("xl/worksheets/") {
             if let Some(dim) = tag_attr(&head, "dimension", "ref") {
                 if let Some(cells) = dimension_cells(&dim) {
                     if cells > limits.max_dimension_cells {
@@ -391,6 +398,12 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
         }
     }
     Ok(())
+}
+
+/// Office never writes a DTD; a `<!DOCTYPE` or `<!ENTITY` is how entity expansion starts.
+fn has_dtd(head: &[u8]) -> bool {
+    head.windows(9)
+        .any(|w| w == b"<!DOCTYPE" || w == b"<!ENTITY ")
 }
 
 fn bomb(name: &str) -> ReadError {

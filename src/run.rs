@@ -45,6 +45,21 @@ pub struct RunReport {
     pub summary: String,
 }
 
+/// This process's peak resident memory in MB (Linux `VmHWM`), for the log line.
+pub fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// "；峰值内存 N MB" where the system tells it.
+pub fn peak_note() -> String {
+    peak_rss_mb()
+        .map(|m| format!("；峰值内存 {m} MB"))
+        .unwrap_or_default()
+}
+
 pub fn timestamp(explicit: Option<i64>) -> i64 {
     explicit
         .or_else(|| {
@@ -320,7 +335,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .map(|p| p.indicators)
         .sum();
     let summary = format!(
-        "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标{}；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒；输出于 {}",
+        "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标{}；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒{}；输出于 {}",
         results.len(),
         agg.files.rejected,
         agg.files.skipped,
@@ -332,6 +347,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         agg.total.issues[1],
         agg.total.issues[2],
         started.elapsed().as_secs_f64(),
+        peak_note(),
         opts.out.display()
     );
     Ok(RunReport {

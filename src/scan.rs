@@ -76,12 +76,24 @@ pub fn scan(inputs: &[PathBuf]) -> Scan {
                         .path()
                         .map(Path::to_path_buf)
                         .unwrap_or_else(|| input.clone());
-                    let message = if err.loop_ancestor().is_some() {
-                        "目录符号链接形成循环，已跳过".to_string()
+                    let issue = if err.loop_ancestor().is_some() {
+                        Issue::warning("scan.symlink_loop", "目录符号链接形成循环，已跳过")
+                    } else if path
+                        .symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                        && !path.exists()
+                    {
+                        Issue::error("scan.broken_link", "符号链接指向的文件不存在，无法读取")
                     } else {
-                        format!("无法读取目录项：{}", err)
+                        let why = match err.io_error().map(|e| e.kind()) {
+                            Some(std::io::ErrorKind::PermissionDenied) => {
+                                "没有读取权限".to_string()
+                            }
+                            _ => err.to_string(),
+                        };
+                        Issue::error("scan.unreadable", format!("无法读取：{why}"))
                     };
-                    issues.push(Issue::warning("scan.unreadable", message).in_file(&path));
+                    issues.push(issue.in_file(&path));
                 }
             }
         }

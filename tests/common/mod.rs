@@ -62,3 +62,74 @@ pub fn issues_without_place(v: &Value) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Write an xlsx from its parts (name, body), for hand-made hostile workbooks.
+pub fn xlsx_from_parts(path: &Path, parts: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().large_file(false);
+    for (name, body) in parts {
+        zip.start_file(name.as_str(), opts).unwrap();
+        zip.write_all(body).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// The parts of a minimal valid xlsx with the given sheets (name, sheet XML) and
+/// sharedStrings XML.
+pub fn minimal_xlsx(
+    sheets: &[(String, Vec<u8>)],
+    shared: Option<Vec<u8>>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut types = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>"#,
+    );
+    let mut wb = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>"#,
+    );
+    let mut rels = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">"#,
+    );
+    let mut parts = Vec::new();
+    for (i, (name, xml)) in sheets.iter().enumerate() {
+        let n = i + 1;
+        types.push_str(&format!(r#"<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#));
+        wb.push_str(&format!(
+            r#"<sheet name="{name}" sheetId="{n}" r:id="rId{n}"/>"#
+        ));
+        rels.push_str(&format!(r#"<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{n}.xml"/>"#));
+        parts.push((format!("xl/worksheets/sheet{n}.xml"), xml.clone()));
+    }
+    if let Some(s) = shared {
+        types.push_str(r#"<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>"#);
+        rels.push_str(r#"<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>"#);
+        parts.push(("xl/sharedStrings.xml".to_string(), s));
+    }
+    types.push_str("</Types>");
+    wb.push_str("</sheets></workbook>");
+    rels.push_str("</Relationships>");
+    let mut all = vec![
+        ("[Content_Types].xml".to_string(), types.into_bytes()),
+        ("_rels/.rels".to_string(), br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_vec()),
+        ("xl/workbook.xml".to_string(), wb.into_bytes()),
+        ("xl/_rels/workbook.xml.rels".to_string(), rels.into_bytes()),
+    ];
+    all.extend(parts);
+    all
+}
+
+pub fn sheet_xml(dimension: &str, cells: &str) -> Vec<u8> {
+    format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="{dimension}"/><sheetData>{cells}</sheetData></worksheet>"#).into_bytes()
+}
+
+/// The peak memory jixiao reports for itself on its last stderr line ("峰值内存 N MB").
+pub fn reported_peak_mb(stderr: &str) -> u64 {
+    let at = stderr
+        .rfind("峰值内存 ")
+        .expect("jixiao reports its peak memory");
+    stderr[at + "峰值内存 ".len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number of MB")
+}

@@ -1,0 +1,176 @@
+//! The hostile-input suite: every case is generated here. Each gives a clear issue for its
+//! file, the run finishes with exit 2, every good file is still in the outputs, nothing is
+//! written outside OUT, and peak memory stays bounded.
+
+mod common;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use common::*;
+
+fn s(x: &str) -> String {
+    x.to_string()
+}
+
+fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
+    let mut expect = Vec::new();
+    // Zip bomb: 200 MB of spaces in one sheet (a few hundred KB compressed).
+    let mut bomb = br#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#.to_vec();
+    bomb.resize(200 << 20, b' ');
+    xlsx_from_parts(
+        &input.join("zip炸弹.xlsx"),
+        &minimal_xlsx(&[(s("Sheet1"), bomb)], None),
+    );
+    expect.push(("zip炸弹.xlsx", "压缩炸弹"));
+    // sharedStrings declaring five billion strings.
+    let sst = br#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="5000000000" uniqueCount="5000000000"><si><t>x</t></si></sst>"#.to_vec();
+    xlsx_from_parts(
+        &input.join("共享字符串炸弹.xlsx"),
+        &minimal_xlsx(&[(s("Sheet1"), sheet_xml("A1", ""))], Some(sst)),
+    );
+    expect.push(("共享字符串炸弹.xlsx", "疑似恶意文件"));
+    // Billion laughs, in a sheet and in sharedStrings.
+    let laughs = |root: &str| {
+        let mut d = String::from(r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">"#);
+        for i in 1..10 {
+            let prev = if i == 1 {
+                "lol".to_string()
+            } else {
+                format!("lol{}", i - 1)
+            };
+            d.push_str(&format!(
+                "<!ENTITY lol{i} \"{}\">",
+                format!("&{prev};").repeat(10)
+            ));
+        }
+        d.push_str("]>");
+        d.push_str(root);
+        d.into_bytes()
+    };
+    let sheet = laughs(
+        r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>"#,
+    );
+    xlsx_from_parts(
+        &input.join("实体膨胀_工作表.xlsx"),
+        &minimal_xlsx(&[(s("Sheet1"), sheet)], None),
+    );
+    expect.push(("实体膨胀_工作表.xlsx", "实体"));
+    let sst = laughs(
+        r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>&lol9;</t></si></sst>"#,
+    );
+    xlsx_from_parts(
+        &input.join("实体膨胀_共享字符串.xlsx"),
+        &minimal_xlsx(
+            &[(
+                s("Sheet1"),
+                sheet_xml("A1", r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#),
+            )],
+            Some(sst),
+        ),
+    );
+    expect.push(("实体膨胀_共享字符串.xlsx", "实体"));
+    // A sheet whose dimension and one cell sit at XFD1048576.
+    xlsx_from_parts(
+        &input.join("最大范围.xlsx"),
+        &minimal_xlsx(
+            &[(
+                s("Sheet1"),
+                sheet_xml(
+                    "A1:XFD1048576",
+                    r#"<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>"#,
+                ),
+            )],
+            None,
+        ),
+    );
+    expect.push(("最大范围.xlsx", "范围"));
+    // 5,000 sheets.
+    let many: Vec<(String, Vec<u8>)> = (0..5000)
+        .map(|i| (format!("S{i}"), sheet_xml("A1", "")))
+        .collect();
+    xlsx_from_parts(&input.join("五千个工作表.xlsx"), &minimal_xlsx(&many, None));
+    expect.push(("五千个工作表.xlsx", "工作表数量过多"));
+    // Malformed XML.
+    xlsx_from_parts(
+        &input.join("XML损坏.xlsx"),
+        &minimal_xlsx(&[(s("Sheet1"), br#"<?xml version="1.0"?><worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>abc"#.to_vec())], None),
+    );
+    expect.push(("XML损坏.xlsx", "损坏"));
+    // Zero bytes; a folder named like a workbook; a dangling link.
+    std::fs::write(input.join("空文件.xlsx"), b"").unwrap();
+    expect.push(("空文件.xlsx", "0 字节"));
+    std::fs::create_dir_all(input.join("伪装成文件的目录.xlsx")).unwrap();
+    std::os::unix::fs::symlink(input.join("不存在.xlsx"), input.join("断开的链接.xlsx")).unwrap();
+    expect.push(("断开的链接.xlsx", ""));
+    // A directory symlink loop.
+    std::fs::create_dir_all(input.join("子目录")).unwrap();
+    std::os::unix::fs::symlink(input, input.join("子目录/回到上级")).unwrap();
+    expect
+}
+
+#[test]
+fn hostile_inputs_never_stop_the_run() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let expect = build(&input);
+    // Good submissions beside them, one under a non-UTF-8 file name.
+    let good = samples.path().join("569301天津市科学技术协会");
+    std::fs::copy(
+        good.join("项目支出绩效目标表.xlsx"),
+        input.join("569301目标表.xlsx"),
+    )
+    .unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"644201\xff\xfe\xbd.xlsx");
+    std::fs::copy(
+        samples
+            .path()
+            .join("644201天津科学技术馆/项目支出绩效目标表.xlsx"),
+        input.join(odd),
+    )
+    .unwrap();
+
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pdf",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();
+    for (file, reason) in &expect {
+        let lines: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with("\"错误\"") && l.contains(&format!("/{file}\"")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{file}: one error\n{csv}");
+        assert!(lines[0].contains(reason), "{file}: {}", lines[0]);
+    }
+    assert!(csv.contains("循环"), "symlink loop reported");
+    // Every good project is in the outputs.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let units = summary["units"].as_array().unwrap();
+    let budget = |code: &str| {
+        units
+            .iter()
+            .find(|u| u["code"] == code)
+            .map(|u| u["budget_total"].clone())
+    };
+    assert_eq!(budget("569301"), Some("1085.00".into()));
+    assert_eq!(budget("644201"), Some("1476.00".into()));
+    // Nothing outside OUT.
+    let mut top: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    top.sort();
+    assert_eq!(top, vec!["in", "out"]);
+    let peak = reported_peak_mb(&stderr);
+    assert!(peak < 300, "peak memory {peak} MB");
+}
