@@ -33,6 +33,9 @@ pub struct Limits {
     pub max_dimension_cells: u64,
     /// Non-empty cells kept per workbook.
     pub max_cells: usize,
+    /// Cells calamine would expand an .ods sheet to (rows × columns up to the last value):
+    /// calamine builds a dense range, so this bounds its memory (32 bytes a cell).
+    pub max_ods_cells: u64,
     pub max_sheets: usize,
 }
 
@@ -47,6 +50,7 @@ impl Default for Limits {
             max_shared_strings: 2_000_000,
             max_dimension_cells: 50_000_000,
             max_cells: 2_000_000,
+            max_ods_cells: 4_000_000,
             max_sheets: 1_000,
         }
     }
@@ -227,6 +231,9 @@ pub fn read_bytes(bytes: Vec<u8>, limits: &Limits) -> Result<Workbook, ReadError
     if matches!(format, Format::Xlsx | Format::Xlsb | Format::Ods) {
         guard_zip(&bytes, format, limits)?;
     }
+    if format == Format::Xls {
+        guard_xls(&bytes, limits)?;
+    }
     let limits = limits.clone();
     match catch_unwind(AssertUnwindSafe(move || parse(bytes, format, &limits))) {
         Ok(result) => result,
@@ -397,7 +404,148 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
             }
         }
     }
+    if format == Format::Ods {
+        let entry = zip.by_name("content.xml").map_err(|_| truncated_zip())?;
+        let cells = ods_dense_cells(std::io::BufReader::new(entry))?;
+        if cells > limits.max_ods_cells {
+            return Err(err(
+                "read.hostile",
+                format!("表格声明了 {cells} 个单元格（重复行列），远超绩效表的规模，疑似恶意文件，已拒绝读取"),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The largest dense range calamine would build for a sheet of an .ods content.xml:
+/// (rows up to the last row with a value) × (columns up to the last value in any row),
+/// counting `number-rows-repeated` and `number-columns-repeated`. Saturates, never overflows.
+fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
+    use quick_xml::events::Event;
+    let mut xml = quick_xml::Reader::from_reader(reader);
+    let mut buf = Vec::new();
+    let repeat = |e: &quick_xml::events::BytesStart, key: &str| -> u64 {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.as_ref() == key)
+            .and_then(|a| a.value.trim().parse().ok())
+            .unwrap_or(1)
+    };
+    let (mut worst, mut rows, mut rows_to_last, mut width) = (0u64, 0u64, 0u64, 0u64);
+    let (mut row_repeat, mut col, mut row_last_col) = (1u64, 0u64, 0u64);
+    loop {
+        let ev = xml
+            .read_event_into(&mut buf)
+            .map_err(|e| corrupt(&e.to_string()))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(ev, Event::Empty(_));
+                match e.local_name().as_ref() {
+                    "table" => (rows, rows_to_last, width) = (0, 0, 0),
+                    "table-row" => {
+                        row_repeat = repeat(e, "table:number-rows-repeated");
+                        (col, row_last_col) = (0, 0);
+                        if empty {
+                            rows = rows.saturating_add(row_repeat);
+                        }
+                    }
+                    "table-cell" | "covered-table-cell" => {
+                        let n = repeat(e, "table:number-columns-repeated");
+                        let valued = !empty
+                            || e.attributes()
+                                .flatten()
+                                .any(|a| a.key.as_ref() == "office:value-type");
+                        col = col.saturating_add(n);
+                        if valued {
+                            row_last_col = col;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::End(ref e) => match e.local_name().as_ref() {
+                "table-row" => {
+                    rows = rows.saturating_add(row_repeat);
+                    if row_last_col > 0 {
+                        rows_to_last = rows;
+                        width = width.max(row_last_col);
+                    }
+                }
+                "table" => worst = worst.max(rows_to_last.saturating_mul(width)),
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(worst.max(rows_to_last.saturating_mul(width)))
+}
+
+/// calamine builds a dense range spanning an .xls sheet's cells: bound that span first by
+/// reading the cell records' positions from the BIFF stream (the `cfb` crate opens the OLE
+/// container; a container it cannot open is left for calamine to report).
+fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
+    let Ok(mut cfb) = cfb::CompoundFile::open(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let mut book = Vec::new();
+    let opened = cfb
+        .open_stream("/Workbook")
+        .or_else(|_| cfb.open_stream("/Book"));
+    let Ok(mut stream) = opened else {
+        return Ok(());
+    };
+    if stream.read_to_end(&mut book).is_err() {
+        return Ok(());
+    }
+    let cells = xls_dense_cells(&book);
+    if cells > limits.max_ods_cells {
+        return Err(err(
+            "read.hostile",
+            format!("工作表单元格分布范围过大（{cells} 个单元格），远超绩效表的规模，疑似恶意文件，已拒绝读取"),
+        ));
+    }
+    Ok(())
+}
+
+/// The largest rows × columns span of cell records in any sheet substream of a BIFF8 stream.
+fn xls_dense_cells(book: &[u8]) -> u64 {
+    let (mut worst, mut max_row, mut max_col, mut any) = (0u64, 0u64, 0u64, false);
+    let mut at = 0usize;
+    while at + 4 <= book.len() {
+        let typ = u16::from_le_bytes([book[at], book[at + 1]]);
+        let len = u16::from_le_bytes([book[at + 2], book[at + 3]]) as usize;
+        let data = &book[at + 4..(at + 4 + len).min(book.len())];
+        match typ {
+            // BOF starts a substream.
+            0x0809 => (max_row, max_col, any) = (0, 0, false),
+            // NUMBER, LABEL, BOOLERR, RK, LABELSST, FORMULA, RSTRING, BLANK, MULRK, MULBLANK
+            0x0203 | 0x0204 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x00D6 | 0x0201 | 0x00BD
+            | 0x00BE
+                if data.len() >= 4 =>
+            {
+                let row = u16::from_le_bytes([data[0], data[1]]) as u64;
+                let mut col = u16::from_le_bytes([data[2], data[3]]) as u64;
+                if matches!(typ, 0x00BD | 0x00BE) && data.len() >= 6 {
+                    // MULRK/MULBLANK: the last column is in the record's last two bytes.
+                    let n = data.len();
+                    col = col.max(u16::from_le_bytes([data[n - 2], data[n - 1]]) as u64);
+                }
+                max_row = max_row.max(row);
+                max_col = max_col.max(col);
+                any = true;
+            }
+            // EOF ends a substream.
+            0x000A if any => worst = worst.max((max_row + 1) * (max_col + 1)),
+            _ => {}
+        }
+        at += 4 + len;
+    }
+    if any {
+        worst = worst.max((max_row + 1) * (max_col + 1));
+    }
+    worst
 }
 
 /// Office never writes a DTD; a `<!DOCTYPE` or `<!ENTITY` is how entity expansion starts.
@@ -717,6 +865,25 @@ mod tests {
         assert_eq!(dimension_cells(&dim), Some(16_384 * 1_048_576));
         assert_eq!(dimension_cells("B2"), Some(1));
         assert_eq!(parse_a1("AA10"), Some((9, 26)));
+    }
+
+    #[test]
+    fn ods_repeats_are_bounded_before_calamine() {
+        let doc = |table: &str| {
+            format!(
+                r#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table>{table}</table:table></office:spreadsheet></office:body></office:document-content>"#
+            )
+        };
+        let cells = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap();
+        // 5500 rows × 16384 columns of "x": 90 million cells (calamine took 11 GB).
+        let big = r#"<table:table-row table:number-rows-repeated="5500"><table:table-cell office:value-type="string" table:number-columns-repeated="16384"><text:p>x</text:p></table:table-cell></table:table-row>"#;
+        assert_eq!(cells(big), 5500 * 16384);
+        // LibreOffice's trailing empty rows and columns cost nothing.
+        let normal = r#"<table:table-row><table:table-cell office:value-type="string"><text:p>项目名称</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1020"/></table:table-row><table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="1024"/></table:table-row>"#;
+        assert_eq!(cells(normal), 1);
+        // An empty run before a value does count: calamine fills it.
+        let gap = r#"<table:table-row><table:table-cell table:number-columns-repeated="999"/><table:table-cell office:value-type="float" office:value="1"/></table:table-row>"#;
+        assert_eq!(cells(gap), 1000);
     }
 
     #[test]

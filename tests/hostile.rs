@@ -97,6 +97,35 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         &minimal_xlsx(&[(s("Sheet1"), br#"<?xml version="1.0"?><worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>abc"#.to_vec())], None),
     );
     expect.push(("XML损坏.xlsx", "损坏"));
+    // An .ods whose repeated rows and columns would expand to 90 million cells.
+    {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(input.join("重复行列.ods")).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        z.start_file("mimetype", stored).unwrap();
+        z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+            .unwrap();
+        z.start_file("META-INF/manifest.xml", stored).unwrap();
+        z.write_all(br#"<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>"#).unwrap();
+        z.start_file("content.xml", stored).unwrap();
+        z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="S"><table:table-row table:number-rows-repeated="5500"><table:table-cell office:value-type="string" table:number-columns-repeated="16384"><text:p>x</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#).unwrap();
+        z.finish().unwrap();
+    }
+    expect.push(("重复行列.ods", "疑似恶意文件"));
+    // An .xls with cells in its first and last corners (a 16.7-million-cell span).
+    {
+        use jixiao::output::legacy::{xls_bytes, CellSheet, Val};
+        let mut sheet = CellSheet::new("Sheet1");
+        sheet.cells.insert((0, 0), Val::Text("项目名称".into()));
+        sheet.cells.insert((65_535, 255), Val::Number(1.0));
+        std::fs::write(
+            input.join("最大范围.xls"),
+            xls_bytes(&[sheet], false).unwrap(),
+        )
+        .unwrap();
+    }
+    expect.push(("最大范围.xls", "疑似恶意文件"));
     // Zero bytes; a folder named like a workbook; a dangling link.
     std::fs::write(input.join("空文件.xlsx"), b"").unwrap();
     expect.push(("空文件.xlsx", "0 字节"));
