@@ -4,6 +4,7 @@
 //! `process` runs one file through read → form → score → check.
 
 pub mod aggregate;
+pub mod cache;
 pub mod check;
 pub mod form;
 pub mod indicator;

@@ -59,6 +59,15 @@ enum Command {
         /// 报告措辞模板（默认 templates/report.toml）
         #[arg(long)]
         report: Option<PathBuf>,
+        /// 缓存目录（默认 OUT/.cache）：未变化的文件不再解析，未变化的报告不再生成
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// 忽略缓存，全部重新解析和生成
+        #[arg(long)]
+        full: bool,
+        /// 另按单位打包报告和评价材料：OUT/distribute/<单位>.zip
+        #[arg(long)]
+        zip: bool,
     },
     /// 识别并审核，输出问题清单（不生成汇总）
     Check {
@@ -145,6 +154,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             font,
             fallback_font,
             report,
+            cache,
+            full,
+            zip,
         } => {
             let report = jixiao::run::run(&jixiao::run::RunOptions {
                 inputs,
@@ -157,6 +169,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 font,
                 fallback_font,
                 report,
+                cache,
+                full,
+                zip,
             })?;
             eprintln!("{}", report.summary);
             Ok(if report.rejected > 0 {
@@ -224,7 +239,7 @@ fn check(inputs: &[PathBuf], rules: &Rules, jobs: Option<usize>) -> Result<ExitC
         return Err("没有可读取的输入".to_string());
     }
     // Results come back in the sorted order of the scan, whatever the thread schedule.
-    let results = jixiao::run::process_all(&scanned.files, rules, &Limits::default(), jobs)?;
+    let results = jixiao::run::process_all(&scanned.files, rules, &Limits::default(), jobs, None)?;
     let mut out = std::io::stdout().lock();
     let mut counts = [0usize; 3];
     let all: Vec<&Issue> = scanned

@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::indicator::Parsed;
 
 /// A cell address, zero-based internally, printed A1-style ("B7").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub struct CellRef {
     pub row: u32,
     pub col: u32,

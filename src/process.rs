@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cache::Cache;
 use crate::check::check_form;
 use crate::form::{recognise, unit_from_path};
 use crate::model::{Form, Issue, Severity};
-use crate::read::{read_file, Format, Limits, Workbook};
+use crate::read::{load, read_bytes, read_file, Format, Limits, Workbook};
 use crate::rules::Rules;
 use crate::score::{score_form, ProjectScore};
 
@@ -39,7 +40,31 @@ impl FileResult {
 }
 
 pub fn process_file(path: &Path, rules: &Rules, limits: &Limits) -> FileResult {
-    match read_file(path, limits) {
+    process_file_cached(path, rules, limits, None)
+}
+
+/// As `process_file`, taking the parsed workbook from the cache when the bytes are unchanged.
+pub fn process_file_cached(
+    path: &Path,
+    rules: &Rules,
+    limits: &Limits,
+    cache: Option<&Cache>,
+) -> FileResult {
+    let read = match cache {
+        None => read_file(path, limits),
+        Some(c) => load(path, limits).and_then(|bytes| {
+            let key = c.key_of(&bytes);
+            match c.workbook(&key) {
+                Some(wb) => Ok(wb),
+                None => {
+                    let wb = read_bytes(bytes, limits)?;
+                    c.put_workbook(&key, &wb);
+                    Ok(wb)
+                }
+            }
+        }),
+    };
+    match read {
         Ok(wb) => process_workbook(path, &wb, rules),
         Err(e) => FileResult {
             path: path.to_path_buf(),

@@ -57,7 +57,7 @@ impl Default for Limits {
 }
 
 /// The real format, from the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     Xlsx,
     Xlsb,
@@ -92,7 +92,7 @@ fn err(code: &'static str, message: impl Into<String>) -> ReadError {
 }
 
 /// One cell of a grid. A cell filled from a merged range knows the range's top-left cell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GridCell {
     pub text: String,
     pub number: Option<Decimal>,
@@ -109,9 +109,28 @@ impl GridCell {
 
 /// A sparse grid: only non-empty cells are stored, so one stray cell at XFD1048576 costs one
 /// entry, not 17 billion.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Vec<(u32, u32, GridCell)>", into = "Vec<(u32, u32, GridCell)>")]
 pub struct Grid {
     cells: BTreeMap<(u32, u32), GridCell>,
+}
+
+// The cache stores a grid as a list of cells (JSON has no tuple keys).
+impl From<Vec<(u32, u32, GridCell)>> for Grid {
+    fn from(v: Vec<(u32, u32, GridCell)>) -> Self {
+        Grid {
+            cells: v.into_iter().map(|(r, c, cell)| ((r, c), cell)).collect(),
+        }
+    }
+}
+
+impl From<Grid> for Vec<(u32, u32, GridCell)> {
+    fn from(g: Grid) -> Self {
+        g.cells
+            .into_iter()
+            .map(|((r, c), cell)| (r, c, cell))
+            .collect()
+    }
 }
 
 impl Grid {
@@ -185,7 +204,7 @@ impl Grid {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sheet {
     pub name: String,
     pub grid: Grid,
@@ -194,7 +213,7 @@ pub struct Sheet {
     pub merges_known: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Workbook {
     pub format: Format,
     pub sheets: Vec<Sheet>,
@@ -202,6 +221,11 @@ pub struct Workbook {
 
 /// Read a file from disk: size-checked, then `read_bytes`.
 pub fn read_file(path: &Path, limits: &Limits) -> Result<Workbook, ReadError> {
+    read_bytes(load(path, limits)?, limits)
+}
+
+/// A file's bytes, refusing what is too large to be a form.
+pub fn load(path: &Path, limits: &Limits) -> Result<Vec<u8>, ReadError> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(&e))?;
     if meta.len() > limits.max_file_bytes {
         return Err(err(
@@ -213,8 +237,7 @@ pub fn read_file(path: &Path, limits: &Limits) -> Result<Workbook, ReadError> {
             ),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| io_error(&e))?;
-    read_bytes(bytes, limits)
+    std::fs::read(path).map_err(|e| io_error(&e))
 }
 
 fn io_error(e: &std::io::Error) -> ReadError {

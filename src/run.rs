@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::aggregate::{aggregate, load_unit_directory};
 use crate::output::workbook::{write_workbook, RunInfo};
-use crate::process::{process_file, FileResult};
+use crate::process::FileResult;
 use crate::read::Limits;
 use crate::rules::Rules;
 use crate::scan::scan;
@@ -35,6 +35,12 @@ pub struct RunOptions {
     pub fallback_font: Option<PathBuf>,
     /// Report wording (templates/report.toml by default).
     pub report: Option<PathBuf>,
+    /// Cache folder (default OUT/.cache).
+    pub cache: Option<PathBuf>,
+    /// Ignore the cache (it is rebuilt).
+    pub full: bool,
+    /// Also write OUT/distribute/<单位>.zip with each unit's reports and pack.
+    pub zip: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +87,7 @@ pub fn process_all(
     rules: &Rules,
     limits: &Limits,
     jobs: Option<usize>,
+    cache: Option<&crate::cache::Cache>,
 ) -> Result<Vec<FileResult>, String> {
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = jobs {
@@ -101,7 +108,7 @@ pub fn process_all(
         files
             .par_iter()
             .map(|p| {
-                let r = process_file(p, rules, limits);
+                let r = crate::process::process_file_cached(p, rules, limits, cache);
                 bar.inc(1);
                 r
             })
@@ -173,8 +180,10 @@ const OUTPUTS: &[&str] = &[
     "consolidated.xlsx",
     "summary.json",
     "issues.csv",
+    "manifest.csv",
     "reports",
     "packs",
+    "distribute",
 ];
 
 /// Move the staged outputs into OUT. Each file lands by one rename, so every output a reader
@@ -247,7 +256,13 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             .files
             .retain(|f| !f.canonicalize().is_ok_and(|f| f.starts_with(&out)));
     }
-    let results = process_all(&scanned.files, &rules, &Limits::default(), opts.jobs)?;
+    let limits = Limits::default();
+    let cache_dir = opts
+        .cache
+        .clone()
+        .unwrap_or_else(|| opts.out.join(".cache"));
+    let cache = crate::cache::Cache::open(&cache_dir, &limits, !opts.full)?;
+    let results = process_all(&scanned.files, &rules, &limits, opts.jobs, Some(&cache))?;
     // Whole seconds: files checked out or copied together tie, and the path decides.
     let modified: HashMap<PathBuf, SystemTime> = scanned
         .files
@@ -286,7 +301,19 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             Some(p) => crate::output::pdf::report::Wording::load(p)?,
             None => crate::output::pdf::report::Wording::default_wording(),
         };
-        let pdfs = crate::output::pdf::render_all(&agg, &stage, &fonts, &wording, ts)?;
+        let pdfs =
+            crate::output::pdf::render_all(&agg, &stage, &fonts, &wording, ts, Some(&cache))?;
+        let mut manifest: Vec<_> = pdfs.reports.clone();
+        manifest.extend(pdfs.packs.iter().cloned());
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(stage.join("manifest.csv")).map_err(|e| e.to_string())?,
+        );
+        crate::output::pdf::write_manifest(&mut f, &manifest)
+            .and_then(|_| f.flush())
+            .map_err(|e| format!("无法写入 manifest.csv: {e}"))?;
+        if opts.zip {
+            crate::output::pdf::write_distribution(&stage, &pdfs)?;
+        }
         pdf_note = format!(
             "，PDF 报告 {} 份、评价材料 {} 份",
             pdfs.reports.len(),
@@ -326,6 +353,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .map_err(|e| format!("无法写入 issues.csv: {e}"))?;
     drop(f);
     publish(&stage, &opts.out)?;
+    cache.prune();
 
     let forms = agg.projects.iter().filter(|p| p.counted()).count();
     let indicators: usize = agg
@@ -335,7 +363,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .map(|p| p.indicators)
         .sum();
     let summary = format!(
-        "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标{}；错误 {}，警告 {}，提示 {}；用时 {:.2} 秒{}；输出于 {}",
+        "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标{}；错误 {}，警告 {}，提示 {}；{}；用时 {:.2} 秒{}；输出于 {}",
         results.len(),
         agg.files.rejected,
         agg.files.skipped,
@@ -346,6 +374,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         agg.total.issues[0],
         agg.total.issues[1],
         agg.total.issues[2],
+        cache.summary(),
         started.elapsed().as_secs_f64(),
         peak_note(),
         opts.out.display()

@@ -132,6 +132,8 @@ pub fn break_lines(text: &str, max: f32, width: &dyn Fn(char) -> f32) -> Vec<Str
 /// The fonts of a document: the main CJK face and an optional fallback for characters it
 /// lacks. Parsed once per run and shared by every document.
 pub struct Fonts {
+    /// Hash of the font files: part of every cached PDF's key.
+    pub key: String,
     pub main: ParsedFont,
     pub fallback: Option<ParsedFont>,
     main_upm: f32,
@@ -155,6 +157,11 @@ pub const MISSING_MARK: char = '〓';
 
 impl Fonts {
     pub fn parse(main: &[u8], fallback: Option<&[u8]>) -> Result<Fonts, String> {
+        let mut h = blake3::Hasher::new();
+        h.update(main);
+        if let Some(f) = fallback {
+            h.update(f);
+        }
         let parse = |b: &[u8], what: &str| {
             ParsedFont::from_bytes(b, 0, &mut Vec::new())
                 .ok_or_else(|| format!("无法解析{what}字体文件"))
@@ -163,6 +170,7 @@ impl Fonts {
         let fallback = fallback.map(|b| parse(b, "后备")).transpose()?;
         let upm = |f: &ParsedFont| f.pdf_font_metrics.units_per_em.max(1) as f32;
         Ok(Fonts {
+            key: h.finalize().to_hex().to_string(),
             main_upm: upm(&main),
             fallback_upm: fallback.as_ref().map(upm).unwrap_or(1000.0),
             main,

@@ -15,6 +15,7 @@ use printpdf::{
 use rayon::prelude::*;
 
 use crate::aggregate::{Aggregate, IssueRow, ProjectRow};
+use crate::cache::Cache;
 use crate::model::{FormKind, Issue};
 use layout::{assemble, Doc, Fonts, Furniture, PageBody, FALLBACK_ID, MAIN_ID};
 use report::{pack_pages, project_pages, section_title, Wording};
@@ -93,8 +94,9 @@ type PackParts = BTreeMap<usize, Vec<(String, Vec<PageBody>, Vec<PathBuf>)>>;
 /// What rendering produced: files written and issues to add to 问题清单.
 #[derive(Debug, Default)]
 pub struct PdfOutcome {
+    /// Every PDF written: project reports, then unit packs.
     pub reports: Vec<ReportFile>,
-    pub packs: Vec<PathBuf>,
+    pub packs: Vec<ReportFile>,
     pub issues: Vec<IssueRow>,
 }
 
@@ -108,6 +110,100 @@ pub struct ReportFile {
     pub path: PathBuf,
     pub pages: usize,
     pub sources: Vec<PathBuf>,
+    /// blake3 of the PDF's bytes.
+    pub hash: String,
+}
+
+/// `OUT/manifest.csv`: every PDF with its unit, project, form kinds, path, pages, hash and
+/// sources (UTF-8 with BOM, fields quoted as in issues.csv).
+pub fn write_manifest(out: &mut impl std::io::Write, files: &[ReportFile]) -> std::io::Result<()> {
+    use crate::output::csv::field;
+    out.write_all("\u{feff}".as_bytes())?;
+    let header = [
+        "单位编码",
+        "单位名称",
+        "项目名称",
+        "表类型",
+        "PDF 路径",
+        "页数",
+        "blake3",
+        "来源文件",
+    ];
+    write!(
+        out,
+        "{}\r\n",
+        header
+            .iter()
+            .map(|h| field(h))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
+    for f in files {
+        let kinds: Vec<&str> = f.kinds.iter().map(|k| k.title_zh()).collect();
+        let row = [
+            f.unit_code.clone().unwrap_or_default(),
+            f.unit_name.clone(),
+            f.project.clone(),
+            if kinds.is_empty() {
+                "单位评价材料".to_string()
+            } else {
+                kinds.join("、")
+            },
+            f.path.display().to_string(),
+            f.pages.to_string(),
+            f.hash.clone(),
+            f.sources
+                .iter()
+                .map(|s| s.display().to_string())
+                .collect::<Vec<_>>()
+                .join("；"),
+        ];
+        write!(
+            out,
+            "{}\r\n",
+            row.iter().map(|v| field(v)).collect::<Vec<_>>().join(",")
+        )?;
+    }
+    Ok(())
+}
+
+/// `OUT/distribute/<单位>.zip`: one unit's reports and pack, to send back to it. PDFs are
+/// stored (already compressed) with fixed times, so the zip is reproducible.
+pub fn write_distribution(out: &Path, outcome: &PdfOutcome) -> Result<usize, String> {
+    use std::io::Write;
+    let mut by_unit: BTreeMap<PathBuf, Vec<&ReportFile>> = BTreeMap::new();
+    for p in &outcome.packs {
+        by_unit.entry(p.path.clone()).or_default().push(p);
+        for r in outcome
+            .reports
+            .iter()
+            .filter(|r| r.unit_code == p.unit_code && r.unit_name == p.unit_name)
+        {
+            by_unit.entry(p.path.clone()).or_default().push(r);
+        }
+    }
+    let dir = out.join("distribute");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for (pack, files) in &by_unit {
+        let name = pack
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let file =
+            std::fs::File::create(dir.join(format!("{name}.zip"))).map_err(|e| e.to_string())?;
+        let mut zip = zip::ZipWriter::new(file);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(zip::DateTime::default());
+        for f in files {
+            let inner = f.path.to_string_lossy().replace('\\', "/");
+            zip.start_file(inner, opts).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(out.join(&f.path)).map_err(|e| e.to_string())?;
+            zip.write_all(&bytes).map_err(|e| e.to_string())?;
+        }
+        zip.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(by_unit.len())
 }
 
 /// A printpdf document with deterministic resource ids and creation date.
@@ -208,6 +304,7 @@ pub fn render_all(
     fonts: &Fonts,
     wording: &Wording,
     timestamp: i64,
+    cache: Option<&Cache>,
 ) -> Result<PdfOutcome, String> {
     // Projects of each unit: the counted forms, grouped by project name (self-evaluation first).
     let mut units: UnitProjects = BTreeMap::new();
@@ -271,16 +368,26 @@ pub fn render_all(
                 header: &wording.office,
                 footer_left: vec![footer; bodies.len()],
             };
-            let (pages, more_missing) = assemble(fonts, bodies.clone(), &furniture);
-            let mut missing = doc.missing.clone();
-            missing.extend(more_missing);
-            let n = pages.len();
             let title = job
                 .forms
                 .first()
                 .map(|p| section_title(p.form(), wording))
                 .unwrap_or_default();
-            let bytes = save_pdf(fonts, &title, pages, &[], timestamp);
+            let n = bodies.len();
+            let mut missing = doc.missing.clone();
+            let key = pdf_key(fonts, &title, &[], &bodies, wording, &sources);
+            let bytes = match cache.and_then(|c| c.pdf(&key)) {
+                Some(b) => b,
+                None => {
+                    let (pages, more_missing) = assemble(fonts, bodies.clone(), &furniture);
+                    missing.extend(more_missing);
+                    let b = save_pdf(fonts, &title, pages, &[], timestamp);
+                    if let Some(c) = cache {
+                        c.put_pdf(&key, &b);
+                    }
+                    b
+                }
+            };
             write_file(&out.join(&job.rel), &bytes)?;
             let first = job.forms[0];
             Ok((
@@ -293,6 +400,7 @@ pub fn render_all(
                     path: job.rel.clone(),
                     pages: n,
                     sources: sources.clone(),
+                    hash: blake3::hash(&bytes).to_hex().to_string(),
                 },
                 missing_issue(&missing, job.project, first, first.file),
             ))
@@ -314,7 +422,7 @@ pub fn render_all(
 
     // Packs, one per unit, in parallel.
     let keys: Vec<_> = units.keys().cloned().collect();
-    let packs: Vec<Result<PathBuf, String>> = per_unit
+    let packs: Vec<Result<ReportFile, String>> = per_unit
         .par_iter()
         .map(|(u, reports)| {
             let (code, name) = &keys[*u];
@@ -353,20 +461,68 @@ pub fn render_all(
                 header: &wording.office,
                 footer_left: footers,
             };
-            let (pages, _) = assemble(fonts, bodies, &furniture);
             let title = format!("{}{}", code.as_deref().unwrap_or(""), name);
+            let n_pages = bodies.len();
             let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
             marks.extend(entries);
-            let bytes = save_pdf(fonts, &title, pages, &marks, timestamp);
+            let mut all_sources: Vec<PathBuf> = reports
+                .iter()
+                .flat_map(|(_, _, s)| s.iter().cloned())
+                .collect();
+            all_sources.sort();
+            all_sources.dedup();
+            let key = pdf_key(fonts, &title, &marks, &bodies, wording, &all_sources);
+            let bytes = match cache.and_then(|c| c.pdf(&key)) {
+                Some(b) => b,
+                None => {
+                    let (pages, _) = assemble(fonts, bodies, &furniture);
+                    let b = save_pdf(fonts, &title, pages, &marks, timestamp);
+                    if let Some(c) = cache {
+                        c.put_pdf(&key, &b);
+                    }
+                    b
+                }
+            };
             let rel = PathBuf::from("packs").join(format!("{}.pdf", unit_dirs[*u]));
             write_file(&out.join(&rel), &bytes)?;
-            Ok(rel)
+            Ok(ReportFile {
+                unit_code: code.clone(),
+                unit_name: name.clone(),
+                project: "（单位评价材料）".to_string(),
+                kinds: Vec::new(),
+                path: rel,
+                pages: n_pages,
+                sources: all_sources,
+                hash: blake3::hash(&bytes).to_hex().to_string(),
+            })
         })
         .collect();
     for p in packs {
         outcome.packs.push(p?);
     }
     Ok(outcome)
+}
+
+/// What a PDF's bytes depend on, except the generation date: version, fonts, title, outline,
+/// the laid-out pages, the wording and the sources. An unchanged report keeps the date it was
+/// first generated on; with SOURCE_DATE_EPOCH set, cached and full runs are byte-identical.
+fn pdf_key(
+    fonts: &Fonts,
+    title: &str,
+    marks: &[(String, usize)],
+    bodies: &[PageBody],
+    w: &Wording,
+    sources: &[PathBuf],
+) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(fonts.key.as_bytes());
+    h.update(title.as_bytes());
+    h.update(format!("{marks:?}{w:?}{sources:?}").as_bytes());
+    for b in bodies {
+        h.update(format!("{:?}", b.ops).as_bytes());
+    }
+    h.finalize().to_hex().to_string()
 }
 
 fn layout_date(timestamp: i64) -> String {

@@ -1,0 +1,158 @@
+//! The incremental cache (`OUT/.cache/` or `--cache DIR`): parsed workbooks keyed by the file's
+//! content hash (blake3) with the jixiao version and reading limits, and rendered PDFs keyed by
+//! a hash of their laid-out content, font and version. An entry that does not read back whole
+//! and matching is discarded and rebuilt, never trusted; entries a run did not use are pruned.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::read::{Limits, Workbook};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub struct Cache {
+    dir: PathBuf,
+    /// Hash of what shapes a parse besides the bytes: version and limits.
+    salt: String,
+    /// False under `--full`: entries are rebuilt, never read.
+    reuse: bool,
+    used: Mutex<BTreeSet<PathBuf>>,
+    pub parsed: AtomicUsize,
+    pub reused: AtomicUsize,
+    pub pdf_rendered: AtomicUsize,
+    pub pdf_reused: AtomicUsize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    version: String,
+    key: String,
+    workbook: Workbook,
+}
+
+impl Cache {
+    pub fn open(dir: &Path, limits: &Limits, reuse: bool) -> Result<Cache, String> {
+        for sub in ["read", "pdf"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| format!("无法创建缓存目录 {}: {e}", dir.display()))?;
+        }
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            salt: blake3::hash(format!("{VERSION}|{limits:?}").as_bytes())
+                .to_hex()
+                .to_string(),
+            reuse,
+            used: Mutex::new(BTreeSet::new()),
+            parsed: AtomicUsize::new(0),
+            reused: AtomicUsize::new(0),
+            pdf_rendered: AtomicUsize::new(0),
+            pdf_reused: AtomicUsize::new(0),
+        })
+    }
+
+    fn mark(&self, p: &Path) {
+        if let Ok(mut u) = self.used.lock() {
+            u.insert(p.to_path_buf());
+        }
+    }
+
+    /// Write through a temporary name and a rename: a killed run leaves no half entry.
+    fn store(&self, path: &Path, bytes: &[u8]) {
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+        let _ = std::fs::remove_file(&tmp);
+        self.mark(path);
+    }
+
+    /// The key of a file's bytes.
+    pub fn key_of(&self, bytes: &[u8]) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(self.salt.as_bytes());
+        h.update(bytes);
+        h.finalize().to_hex().to_string()
+    }
+
+    pub fn workbook(&self, key: &str) -> Option<Workbook> {
+        if !self.reuse {
+            return None;
+        }
+        let path = self.dir.join("read").join(format!("{key}.json"));
+        let text = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<Entry>(&text) {
+            Ok(e) if e.version == VERSION && e.key == key => {
+                self.mark(&path);
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                Some(e.workbook)
+            }
+            // Corrupt or foreign: drop it, the caller parses again.
+            _ => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    pub fn put_workbook(&self, key: &str, workbook: &Workbook) {
+        self.parsed.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            version: VERSION.to_string(),
+            key: key.to_string(),
+            workbook: workbook.clone(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&entry) {
+            self.store(&self.dir.join("read").join(format!("{key}.json")), &bytes);
+        }
+    }
+
+    /// A rendered PDF for `key`, if a whole one is cached.
+    pub fn pdf(&self, key: &str) -> Option<Vec<u8>> {
+        if !self.reuse {
+            return None;
+        }
+        let path = self.dir.join("pdf").join(format!("{key}.pdf"));
+        let bytes = std::fs::read(&path).ok()?;
+        if bytes.starts_with(b"%PDF") && bytes.trim_ascii_end().ends_with(b"%%EOF") {
+            self.mark(&path);
+            self.pdf_reused.fetch_add(1, Ordering::Relaxed);
+            Some(bytes)
+        } else {
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+
+    pub fn put_pdf(&self, key: &str, bytes: &[u8]) {
+        self.pdf_rendered.fetch_add(1, Ordering::Relaxed);
+        self.store(&self.dir.join("pdf").join(format!("{key}.pdf")), bytes);
+    }
+
+    /// Remove the entries this run did not use (files gone, changed, or a new version).
+    pub fn prune(&self) {
+        let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
+        for sub in ["read", "pdf"] {
+            if let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) {
+                for e in entries.flatten() {
+                    if !used.contains(&e.path()) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "解析 {} 个文件、复用缓存 {} 个；生成 PDF {} 份、复用 {} 份",
+            self.parsed.load(Ordering::Relaxed),
+            self.reused.load(Ordering::Relaxed),
+            self.pdf_rendered.load(Ordering::Relaxed),
+            self.pdf_reused.load(Ordering::Relaxed)
+        )
+    }
+}

@@ -1,0 +1,201 @@
+//! End to end: the incremental cache. A second run over unchanged inputs parses no file and
+//! renders no PDF, and its outputs are byte-identical; changing one file re-parses exactly that
+//! one; --full gives the same bytes; a corrupt cache entry is discarded, never trusted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn run_at(input: &Path, out: &Path, extra: &[&str]) -> String {
+    let o = Command::new(bin())
+        .args([
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// (parsed, reused, pdf rendered, pdf reused) from the summary line.
+fn counts(stderr: &str) -> (usize, usize, usize, usize) {
+    let num = |after: &str| -> usize {
+        let at = stderr
+            .rfind(after)
+            .unwrap_or_else(|| panic!("{after} in {stderr}"))
+            + after.len();
+        stderr[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (
+        num("解析 "),
+        num("复用缓存 "),
+        num("生成 PDF "),
+        num("份、复用 "),
+    )
+}
+
+fn outputs(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(out)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(out).unwrap().to_path_buf(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn unchanged_inputs_are_not_parsed_or_rendered_again() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = run_at(samples.path(), &out, &[]);
+    assert_eq!(counts(&first), (10, 0, 7, 0), "{first}");
+    let before = outputs(&out);
+
+    let second = run_at(samples.path(), &out, &[]);
+    assert_eq!(counts(&second), (0, 10, 0, 7), "{second}");
+    assert!(outputs(&out) == before, "second run is byte-identical");
+
+    // Change one workbook: exactly that one is parsed again, and only its unit's PDFs change.
+    let target = samples
+        .path()
+        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
+    let mut forms = jixiao::samples::seed_targets()[..2].to_vec();
+    forms[1].goals.as_mut().unwrap().value.push_str("（修订）");
+    std::fs::write(
+        &target,
+        jixiao::samples::xlsx_bytes(&forms, false, false).unwrap(),
+    )
+    .unwrap();
+    let third = run_at(samples.path(), &out, &[]);
+    let (parsed, reused, rendered, pdf_reused) = counts(&third);
+    assert_eq!((parsed, reused), (1, 9), "{third}");
+    // 科普经费's report and the 569301 pack change; the other five PDFs are reused.
+    assert_eq!((rendered, pdf_reused), (2, 5), "{third}");
+
+    // --full ignores the cache and gives the same bytes as the cached run.
+    let cached = outputs(&out);
+    let full = run_at(samples.path(), &out, &["--full"]);
+    assert_eq!(counts(&full), (10, 0, 7, 0), "{full}");
+    assert!(
+        outputs(&out) == cached,
+        "--full is byte-identical to the cached run"
+    );
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_rebuilt() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_at(samples.path(), &out, &[]);
+    let before = outputs(&out);
+    // Damage every cached entry in a different way.
+    let cache = out.join(".cache");
+    for (i, e) in walkdir::WalkDir::new(&cache)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .enumerate()
+    {
+        let bytes = std::fs::read(e.path()).unwrap();
+        let damaged = match i % 3 {
+            0 => bytes[..bytes.len() / 2].to_vec(),
+            1 => b"not a cache entry".to_vec(),
+            _ => Vec::new(),
+        };
+        std::fs::write(e.path(), damaged).unwrap();
+    }
+    // A foreign file in the cache folder is not trusted either.
+    std::fs::write(
+        cache.join("read/0000.json"),
+        br#"{"version":"0.0.0","key":"0000","workbook":{"format":"Xlsx","sheets":[]}}"#,
+    )
+    .unwrap();
+    let again = run_at(samples.path(), &out, &[]);
+    assert_eq!(counts(&again), (10, 0, 7, 0), "{again}");
+    assert!(outputs(&out) == before);
+    assert!(
+        !cache.join("read/0000.json").exists(),
+        "unused entries are pruned"
+    );
+}
+
+/// manifest.csv lists every PDF with its true hash and page count; --zip bundles each unit's.
+#[test]
+fn manifest_and_distribution() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_at(samples.path(), &out, &["--zip"]);
+    let manifest = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
+    let rows: Vec<Vec<String>> = manifest
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.trim_matches('"')
+                .split("\",\"")
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 7, "5 reports + 2 packs");
+    for r in &rows {
+        let pdf = out.join(&r[4]);
+        let bytes = std::fs::read(&pdf).unwrap_or_else(|_| panic!("{} exists", r[4]));
+        assert_eq!(r[6], blake3::hash(&bytes).to_hex().to_string(), "{}", r[4]);
+        let pages = bytes.windows(10).filter(|w| *w == b"/Type/Page").count();
+        assert!(
+            pages >= r[5].parse::<usize>().unwrap(),
+            "{}: {} pages",
+            r[4],
+            r[5]
+        );
+        assert!(!r[7].is_empty(), "source listed");
+    }
+    for (unit, n) in [("569301天津市科学技术协会", 3), ("644201天津科学技术馆", 4)]
+    {
+        let zip = zip::ZipArchive::new(
+            std::fs::File::open(out.join(format!("distribute/{unit}.zip"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(zip.len(), n, "{unit}");
+        let names: Vec<String> = zip
+            .file_names()
+            .filter_map(Result::ok)
+            .map(|n| n.to_string())
+            .collect();
+        assert!(names.contains(&format!("packs/{unit}.pdf")), "{names:?}");
+        assert!(names
+            .iter()
+            .all(|n| n.starts_with(&format!("reports/{unit}/")) || n.starts_with("packs/")));
+    }
+}
