@@ -109,9 +109,16 @@ fn killed_runs_never_corrupt_the_last_outputs() {
         let leftovers: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n.starts_with('.'))
+            .filter(|n| n.starts_with('.') && n != ".cache")
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        // Half-written cache entries of the killed run are pruned by the next one.
+        let temps = walkdir::WalkDir::new(out.join(".cache"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .count();
+        assert_eq!(temps, 0);
     }
 }
 
