@@ -17,3 +17,4 @@ pub mod run;
 pub mod samples;
 pub mod scan;
 pub mod score;
+pub mod synth;

@@ -27,48 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// 夜间汇总：识别、审核、评分，输出 consolidated.xlsx、summary.json、issues.csv
-    Run {
-        /// 报送文件夹（可多个）
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// 输出目录
-        #[arg(long)]
-        out: PathBuf,
-        /// 并行线程数（默认全部核心）
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// 评分规则文件（默认使用内置的国家规则）
-        #[arg(long)]
-        rules: Option<PathBuf>,
-        /// 单位名录 CSV：code,name,department（主管部门小计）
-        #[arg(long)]
-        units: Option<PathBuf>,
-        /// 写入输出的时间（Unix 秒）；默认取 SOURCE_DATE_EPOCH，否则为运行开始时间
-        #[arg(long)]
-        timestamp: Option<i64>,
-        /// 不生成 PDF 报告和单位评价材料
-        #[arg(long)]
-        no_pdf: bool,
-        /// PDF 使用的字体文件（默认使用自带的文泉驿微米黑）
-        #[arg(long)]
-        font: Option<PathBuf>,
-        /// 主字体缺字时使用的后备字体
-        #[arg(long)]
-        fallback_font: Option<PathBuf>,
-        /// 报告措辞模板（默认 templates/report.toml）
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// 缓存目录（默认 OUT/.cache）：未变化的文件不再解析，未变化的报告不再生成
-        #[arg(long)]
-        cache: Option<PathBuf>,
-        /// 忽略缓存，全部重新解析和生成
-        #[arg(long)]
-        full: bool,
-        /// 另按单位打包报告和评价材料：OUT/distribute/<单位>.zip
-        #[arg(long)]
-        zip: bool,
-    },
+    /// 夜间汇总：识别、审核、评分，输出 consolidated.xlsx、summary.json、issues.csv 和 PDF 报告
+    Run(jixiao::run::RunOptions),
     /// 识别并审核，输出问题清单（不生成汇总）
     Check {
         /// 工作簿文件或文件夹
@@ -94,6 +54,19 @@ enum Command {
     Template {
         #[arg(long, value_enum)]
         kind: Kind,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// 生成模拟的全省报送文件（基准测试用），同一种子生成相同文件
+    Synth {
+        /// 单位数（每个单位一份目标表工作簿、一份自评表工作簿）
+        #[arg(long)]
+        units: usize,
+        /// 每个单位的项目数
+        #[arg(long, default_value_t = 5)]
+        projects: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(long)]
         out: PathBuf,
     },
@@ -143,36 +116,8 @@ fn load_rules(path: Option<&Path>) -> Result<Rules, String> {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Run {
-            inputs,
-            out,
-            jobs,
-            rules,
-            units,
-            timestamp,
-            no_pdf,
-            font,
-            fallback_font,
-            report,
-            cache,
-            full,
-            zip,
-        } => {
-            let report = jixiao::run::run(&jixiao::run::RunOptions {
-                inputs,
-                out,
-                jobs,
-                rules,
-                units,
-                timestamp,
-                no_pdf,
-                font,
-                fallback_font,
-                report,
-                cache,
-                full,
-                zip,
-            })?;
+        Command::Run(opts) => {
+            let report = jixiao::run::run(&opts)?;
             eprintln!("{}", report.summary);
             Ok(if report.rejected > 0 {
                 ExitCode::from(2)
@@ -210,6 +155,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             wb.save(&out)
                 .map_err(|e| format!("无法写入 {}: {e}", out.display()))?;
             eprintln!("已生成空白表样：{}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Synth {
+            units,
+            projects,
+            seed,
+            out,
+        } => {
+            let r = jixiao::synth::generate(&out, units, projects, seed, &Rules::national())
+                .map_err(|e| format!("无法写入 {}: {e}", out.display()))?;
+            eprintln!(
+                "已生成 {} 个工作簿（{} 张表，{} 项指标）于 {}",
+                r.workbooks,
+                r.forms,
+                r.indicators,
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Samples { out } => {

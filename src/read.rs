@@ -651,6 +651,56 @@ pub fn parse_a1(s: &str) -> Option<(u64, u64)> {
     Some((row.checked_sub(1)?, col - 1))
 }
 
+/// Stream one sheet's cells from a calamine cell reader (xlsx, xlsb) into a sparse grid.
+macro_rules! stream_cells {
+    ($wb:expr, $name:expr, $budget:expr) => {{
+        let mut grid = Grid::default();
+        let mut reader = $wb
+            .worksheet_cells_reader($name)
+            .map_err(|e| corrupt(&e.to_string()))?;
+        while let Some(cell) = reader.next_cell().map_err(|e| corrupt(&e.to_string()))? {
+            let (r, c) = cell.get_position();
+            let data: Data = cell.get_value().clone().into();
+            push_cell(&mut grid, r, c, &data, $budget)?;
+        }
+        grid
+    }};
+}
+
+/// Sheets of a reader that only gives whole ranges (xls, ods); `merges` gives a sheet's merged
+/// ranges where the format has them.
+fn range_sheets<RS, R>(
+    wb: &mut R,
+    limits: &Limits,
+    merges: impl Fn(&R, &str) -> Option<Vec<Dimensions>>,
+) -> Result<Vec<Sheet>, ReadError>
+where
+    RS: std::io::Read + std::io::Seek,
+    R: Reader<RS>,
+    R::Error: std::fmt::Display,
+{
+    let names = wb.sheet_names();
+    check_sheet_count(names.len(), limits)?;
+    let mut budget = limits.max_cells;
+    let mut sheets = Vec::with_capacity(names.len());
+    for name in names {
+        let range = wb
+            .worksheet_range(&name)
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let mut grid = range_grid(&range, &mut budget)?;
+        let merged = merges(wb, &name);
+        if let Some(m) = &merged {
+            fill_merges(&mut grid, m, &mut budget);
+        }
+        sheets.push(Sheet {
+            name,
+            grid,
+            merges_known: merged.is_some(),
+        });
+    }
+    Ok(sheets)
+}
+
 fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, ReadError> {
     let cursor = Cursor::new(bytes);
     let sheets = match format {
@@ -664,19 +714,7 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
             let mut budget = limits.max_cells;
             let mut sheets = Vec::with_capacity(names.len());
             for name in names {
-                let mut grid = Grid::default();
-                {
-                    let mut reader = wb
-                        .worksheet_cells_reader(&name)
-                        .map_err(|e| corrupt(&e.to_string()))?;
-                    while let Some(cell) =
-                        reader.next_cell().map_err(|e| corrupt(&e.to_string()))?
-                    {
-                        let (r, c) = cell.get_position();
-                        let data: Data = cell.get_value().clone().into();
-                        push_cell(&mut grid, r, c, &data, &mut budget)?;
-                    }
-                }
+                let mut grid = stream_cells!(wb, &name, &mut budget);
                 let merges = wb.merge_cells_by_sheet_name(&name).unwrap_or_default();
                 fill_merges(&mut grid, &merges, &mut budget);
                 sheets.push(Sheet {
@@ -697,19 +735,8 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
             let mut budget = limits.max_cells;
             let mut sheets = Vec::with_capacity(names.len());
             for name in names {
-                let mut grid = Grid::default();
-                {
-                    let mut reader = wb
-                        .worksheet_cells_reader(&name)
-                        .map_err(|e| corrupt(&e.to_string()))?;
-                    while let Some(cell) =
-                        reader.next_cell().map_err(|e| corrupt(&e.to_string()))?
-                    {
-                        let (r, c) = cell.get_position();
-                        let data: Data = cell.get_value().clone().into();
-                        push_cell(&mut grid, r, c, &data, &mut budget)?;
-                    }
-                }
+                // calamine reports no merges for xlsb: blank 一级/二级 cells mean "as above".
+                let grid = stream_cells!(wb, &name, &mut budget);
                 sheets.push(Sheet {
                     name,
                     grid,
@@ -723,46 +750,17 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
                 calamine::XlsError::Password => encrypted(),
                 other => corrupt(&other.to_string()),
             })?;
-            let names = wb.sheet_names();
-            check_sheet_count(names.len(), limits)?;
-            let mut budget = limits.max_cells;
-            let mut sheets = Vec::with_capacity(names.len());
-            for name in names {
-                let range = wb
-                    .worksheet_range(&name)
-                    .map_err(|e| corrupt(&e.to_string()))?;
-                let mut grid = range_grid(&range, &mut budget)?;
-                let merges = wb.merge_cells_by_sheet_name(&name).unwrap_or_default();
-                fill_merges(&mut grid, &merges, &mut budget);
-                sheets.push(Sheet {
-                    name,
-                    grid,
-                    merges_known: true,
-                });
-            }
-            sheets
+            range_sheets(&mut wb, limits, |wb, name| {
+                Some(wb.merge_cells_by_sheet_name(name).unwrap_or_default())
+            })?
         }
         Format::Ods => {
             let mut wb = Ods::new(cursor).map_err(|e| match e {
                 calamine::OdsError::Password => encrypted(),
                 other => corrupt(&other.to_string()),
             })?;
-            let names = wb.sheet_names();
-            check_sheet_count(names.len(), limits)?;
-            let mut budget = limits.max_cells;
-            let mut sheets = Vec::with_capacity(names.len());
-            for name in names {
-                let range = wb
-                    .worksheet_range(&name)
-                    .map_err(|e| corrupt(&e.to_string()))?;
-                let grid = range_grid(&range, &mut budget)?;
-                sheets.push(Sheet {
-                    name,
-                    grid,
-                    merges_known: false,
-                });
-            }
-            sheets
+            // calamine reports no merges for ods.
+            range_sheets(&mut wb, limits, |_, _| None)?
         }
     };
     Ok(Workbook { format, sheets })

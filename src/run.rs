@@ -18,28 +18,42 @@ use crate::read::Limits;
 use crate::rules::Rules;
 use crate::scan::scan;
 
-#[derive(Debug, Clone, Default)]
+/// The options of `jixiao run` (the command line parses straight into this).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunOptions {
+    #[arg(required = true, help = "报送文件夹（可多个）")]
     pub inputs: Vec<PathBuf>,
+    #[arg(long, help = "输出目录")]
     pub out: PathBuf,
     /// Threads; None for all cores.
+    #[arg(long, help = "并行线程数（默认全部核心）")]
     pub jobs: Option<usize>,
+    #[arg(long, help = "评分规则文件（默认使用内置的国家规则）")]
     pub rules: Option<PathBuf>,
+    #[arg(long, help = "单位名录 CSV：code,name,department（主管部门小计）")]
     pub units: Option<PathBuf>,
     /// Seconds since the epoch written into the outputs; else SOURCE_DATE_EPOCH, else now.
+    #[arg(
+        long,
+        help = "写入输出的时间（Unix 秒）；默认取 SOURCE_DATE_EPOCH，否则为运行开始时间"
+    )]
     pub timestamp: Option<i64>,
-    /// Skip the PDF reports and packs.
+    #[arg(long, help = "不生成 PDF 报告和单位评价材料")]
     pub no_pdf: bool,
-    /// A font file replacing the bundled one; and a fallback for characters it lacks.
+    #[arg(long, help = "PDF 使用的字体文件（默认使用自带的文泉驿微米黑）")]
     pub font: Option<PathBuf>,
+    #[arg(long, help = "主字体缺字时使用的后备字体")]
     pub fallback_font: Option<PathBuf>,
-    /// Report wording (templates/report.toml by default).
+    #[arg(long, help = "报告措辞模板（默认 templates/report.toml）")]
     pub report: Option<PathBuf>,
-    /// Cache folder (default OUT/.cache).
+    #[arg(
+        long,
+        help = "缓存目录（默认 OUT/.cache）：未变化的文件不再解析，未变化的报告不再生成"
+    )]
     pub cache: Option<PathBuf>,
-    /// Ignore the cache (it is rebuilt).
+    #[arg(long, help = "忽略缓存，全部重新解析和生成")]
     pub full: bool,
-    /// Also write OUT/distribute/<单位>.zip with each unit's reports and pack.
+    #[arg(long, help = "另按单位打包报告和评价材料：OUT/distribute/<单位>.zip")]
     pub zip: bool,
 }
 

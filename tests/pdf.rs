@@ -56,8 +56,10 @@ fn col(h: &[String], name: &str) -> usize {
 }
 
 fn pdfs_under(dir: &Path) -> Vec<PathBuf> {
+    // Published PDFs only: OUT/.cache holds the cache's copies.
     let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(Result::ok)
         .map(|e| e.into_path())
         .filter(|p| p.extension().is_some_and(|e| e == "pdf"))

@@ -1,0 +1,143 @@
+//! Stage benchmark: the calamine floor and jixiao's ingest measured side by side in one
+//! process on the same files, then each later stage. Prints figures; asserts nothing.
+//!
+//!     cargo run --release --bin bench -- DIR [--pdf] [--jobs N]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use jixiao::aggregate::aggregate;
+use jixiao::check::check_form;
+use jixiao::form::recognise;
+use jixiao::read::{read_file, Limits};
+use jixiao::rules::Rules;
+use jixiao::score::score_form;
+
+#[path = "floor.rs"]
+#[allow(dead_code)]
+mod floor;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(dir) = args.get(1) else {
+        eprintln!("usage: bench DIR [--pdf] [--jobs N]");
+        std::process::exit(1);
+    };
+    let jobs = args
+        .iter()
+        .position(|a| a == "--jobs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok());
+    if let Some(n) = jobs {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    let rules = Rules::national();
+    let limits = Limits::default();
+    let row = |stage: &str, secs: f64, n: usize, what: &str| {
+        println!(
+            "{stage:<22} {secs:>8.2} s  {:>10.0} {what}/s",
+            n as f64 / secs.max(1e-9)
+        );
+    };
+
+    let t = Instant::now();
+    let files = jixiao::synth::files_under(Path::new(dir));
+    row("scan", t.elapsed().as_secs_f64(), files.len(), "files");
+
+    // Floor and ingest, back to back on the same (warm) files.
+    let _ = floor::read_all(&files); // warm the page cache
+    let t = Instant::now();
+    let cells = floor::read_all(&files);
+    let floor_secs = t.elapsed().as_secs_f64();
+    row("floor (calamine only)", floor_secs, files.len(), "files");
+
+    let t = Instant::now();
+    let results = jixiao::run::process_all(&files, &rules, &limits, jobs, None).unwrap_or_default();
+    let ingest_secs = t.elapsed().as_secs_f64();
+    let forms: usize = results.iter().map(|r| r.forms.len()).sum();
+    let indicators: usize = results
+        .iter()
+        .flat_map(|r| &r.forms)
+        .map(|p| p.form.indicators.len())
+        .sum();
+    row("ingest (read→check)", ingest_secs, files.len(), "files");
+    row("  = indicators", ingest_secs, indicators, "indicators");
+
+    // The stages of ingest on their own.
+    let t = Instant::now();
+    let books: Vec<_> = files.par_iter().map(|f| read_file(f, &limits)).collect();
+    row(
+        "  read (guard+calamine)",
+        t.elapsed().as_secs_f64(),
+        files.len(),
+        "files",
+    );
+    let t = Instant::now();
+    let recognised: Vec<_> = books
+        .par_iter()
+        .zip(&files)
+        .map(|(b, f)| match b {
+            Ok(wb) => wb
+                .sheets
+                .iter()
+                .flat_map(|s| recognise(s, f))
+                .collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        })
+        .collect();
+    row("  recognise", t.elapsed().as_secs_f64(), forms, "forms");
+    let t = Instant::now();
+    let issues: usize = recognised
+        .par_iter()
+        .flatten()
+        .map(|r| {
+            let s = score_form(&rules, &r.form);
+            check_form(&r.form, s.as_ref()).len()
+        })
+        .sum();
+    row("  score + check", t.elapsed().as_secs_f64(), forms, "forms");
+    drop(recognised);
+    drop(books);
+
+    let t = Instant::now();
+    let agg = aggregate(&results, &[], 0, None, &HashMap::new());
+    row("aggregate", t.elapsed().as_secs_f64(), forms, "forms");
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let info = jixiao::output::workbook::RunInfo::default();
+    let t = Instant::now();
+    jixiao::output::workbook::write_workbook(&out.path().join("consolidated.xlsx"), &agg, &info)
+        .expect("workbook");
+    row("workbook", t.elapsed().as_secs_f64(), indicators, "rows");
+
+    if args.iter().any(|a| a == "--pdf") {
+        let fonts =
+            jixiao::output::pdf::layout::Fonts::parse(jixiao::output::pdf::DEFAULT_FONT, None)
+                .expect("font");
+        let wording = jixiao::output::pdf::report::Wording::default_wording();
+        let t = Instant::now();
+        let pdfs = jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None)
+            .expect("pdf");
+        row(
+            "pdf reports + packs",
+            t.elapsed().as_secs_f64(),
+            pdfs.reports.len() + pdfs.packs.len(),
+            "PDFs",
+        );
+    }
+    println!(
+        "files {} | forms {} | indicators {} | cells {} | issues {} | ingest / floor = {:.2}{}",
+        files.len(),
+        forms,
+        indicators,
+        cells,
+        issues,
+        ingest_secs / floor_secs.max(1e-9),
+        jixiao::run::peak_note()
+    );
+}
