@@ -281,6 +281,17 @@ impl<'g> Block<'g> {
             return None;
         }
         match cell_number(cell) {
+            // Bounded so that no sum or score can overflow (see indicator::max_figure).
+            Some(n) if n.abs() > crate::indicator::max_figure() => {
+                issues.push(
+                    Issue::error(
+                        "field.out_of_range",
+                        format!("「{what}」的数值「{}」超出合理范围，请核对", cell.text),
+                    )
+                    .at(Some(at)),
+                );
+                None
+            }
             Some(n) => Some(Sourced::at((n * scale).normalize(), at)),
             None => {
                 issues.push(

@@ -589,6 +589,9 @@ fn parse_segment(
     if rest.iter().any(|c| c.is_ascii_digit()) {
         return Err("一个分句中有多个数值".to_string());
     }
+    if value.abs() > max_figure() || number.abs() > max_figure() {
+        return Err("数值超出合理范围（超过 10 的 15 次方）".to_string());
+    }
     Ok(Some(Quantity {
         label: (!label.is_empty()).then_some(label),
         op: op.unwrap_or(Op::Eq),
@@ -598,6 +601,12 @@ fn parse_segment(
         unit,
         unit_written,
     }))
+}
+
+/// The largest figure a form may hold (10^15): far beyond any budget in 万元 or any count, and
+/// small enough that scoring and summing millions of them can never overflow a Decimal.
+pub fn max_figure() -> Decimal {
+    Decimal::from(1_000_000_000_000_000u64)
 }
 
 fn checked(v: Option<Decimal>) -> Result<Decimal, String> {

@@ -98,3 +98,40 @@ fn bad_files_are_reported_and_the_run_goes_on() {
     let peak = reported_peak_mb(&stderr);
     assert!(peak < 200, "peak memory {peak} MB");
 }
+
+/// Figures too large to be real (a hostile 7e28 budget in two forms) are refused at the cell,
+/// so no sum or score can overflow and stop the run.
+#[test]
+fn huge_figures_never_overflow_a_sum() {
+    use jixiao::model::Sourced;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let mut forms = jixiao::samples::seed_targets()[..2].to_vec();
+    for f in &mut forms {
+        let huge: rust_decimal::Decimal = "70000000000000000000000000000".parse().unwrap();
+        f.budget.total = Some(Sourced::derived(huge));
+        f.budget.fiscal = Some(Sourced::derived(huge));
+    }
+    std::fs::write(
+        input.join("a.xlsx"),
+        jixiao::samples::xlsx_bytes(&forms, false, false).unwrap(),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pdf",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();
+    assert_eq!(csv.matches("field.out_of_range").count(), 4, "{csv}");
+}

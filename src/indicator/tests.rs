@@ -364,3 +364,27 @@ proptest! {
         prop_assert_eq!(p.text.as_str(), s.trim());
     }
 }
+
+/// Crash found by `cargo fuzz run indicator` (Decimal overflow in scoring a 24-digit target):
+/// kept as a regression test.
+#[test]
+fn fuzz_crash_huge_figures_are_refused() {
+    let data = include_bytes!("fuzz-crash-1.bin");
+    let text = String::from_utf8_lossy(data);
+    let (target, rest) = text.split_once('|').unwrap_or((&text, ""));
+    let (actual, name) = rest.split_once('|').unwrap_or((rest, ""));
+    let t = parse_with_name(target, Some(name));
+    let a = parse_with_name(actual, None);
+    let weight = Decimal::from(data.len() as u64 % 40);
+    let o =
+        crate::score::score_indicator(&crate::rules::Rules::national(), &t, Some(&a), weight, None);
+    assert!(o.score >= Decimal::ZERO && o.score <= weight);
+    for huge in [
+        "≥1000000000000000000000000个",
+        "10000000000000亿元",
+        "≤9999999999999999",
+    ] {
+        assert!(parse(huge).is_unparsed(), "{huge}");
+    }
+    assert!(parse("≥999999999999999个").quantity().is_some());
+}
