@@ -99,12 +99,7 @@ pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
     let mut out = Vec::with_capacity(anchors.len());
     for (i, anchor) in anchors.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(end_row);
-        let block = Block {
-            grid,
-            start: starts[i],
-            end,
-            merges_known: sheet.merges_known,
-        };
+        let block = Block::new(grid, starts[i], end);
         let source = SourceRef {
             file: file.to_path_buf(),
             sheet: sheet.name.clone(),
@@ -115,7 +110,10 @@ pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
 }
 
 fn is_title(text: &str) -> bool {
-    let n = norm(text);
+    is_title_norm(&norm(text))
+}
+
+fn is_title_norm(n: &str) -> bool {
     n.contains("绩效目标表") || n.contains("绩效自评表") || n.contains("自评表")
 }
 
@@ -224,28 +222,48 @@ struct FundCols {
     score: Option<u32>,
 }
 
+/// A cell of a block as label lookups see it: normalised once, not once per lookup.
+struct Label {
+    at: CellRef,
+    /// `norm(text)`
+    norm: String,
+    /// `bare(text)`
+    bare: String,
+}
+
 struct Block<'g> {
     grid: &'g Grid,
     start: u32,
     end: u32,
-    merges_known: bool,
+    /// The block's typed cells (never merge fills), in reading order.
+    labels: Vec<Label>,
 }
 
 impl<'g> Block<'g> {
-    /// Label cells (never merge fills) in the block, in reading order.
-    fn find(&self, mut pred: impl FnMut(&str) -> bool) -> Option<CellRef> {
-        self.find_from(self.start, &mut pred)
-    }
-
-    fn find_from(&self, from: u32, pred: &mut impl FnMut(&str) -> bool) -> Option<CellRef> {
-        for r in from..self.end {
-            for (c, cell) in self.grid.row(r) {
-                if cell.anchor.is_none() && pred(&cell.text) {
-                    return Some(CellRef::new(r, c));
+    fn new(grid: &'g Grid, start: u32, end: u32) -> Self {
+        let mut labels = Vec::new();
+        for r in start..end {
+            for (c, cell) in grid.row(r) {
+                if cell.anchor.is_none() {
+                    labels.push(Label {
+                        at: CellRef::new(r, c),
+                        norm: norm(&cell.text),
+                        bare: bare(&cell.text),
+                    });
                 }
             }
         }
-        None
+        Block {
+            grid,
+            start,
+            end,
+            labels,
+        }
+    }
+
+    /// The first typed cell (never a merge fill) of the block that `pred` accepts.
+    fn find(&self, pred: impl Fn(&Label) -> bool) -> Option<CellRef> {
+        self.labels.iter().find(|l| pred(l)).map(|l| l.at)
     }
 
     /// The first cell right of a label that is not part of the label's merge; None if the next
@@ -324,7 +342,7 @@ impl<'g> Block<'g> {
             ..Default::default()
         };
         form.title = self
-            .find(is_title)
+            .find(|l| is_title_norm(&l.norm))
             .and_then(|at| self.grid.get(at.row, at.col).map(|c| (at, c)))
             .map(|(at, c)| Sourced::at(c.text.trim().to_string(), at));
         let title_n = form
@@ -333,8 +351,8 @@ impl<'g> Block<'g> {
             .map(|t| norm(&t.value))
             .unwrap_or_default();
         let selfeval_labels = self
-            .find(|t| {
-                let b = bare(t);
+            .find(|l| {
+                let b = l.bare.as_str();
                 b == "实际完成值" || b == "全年执行数" || b == "实施单位"
             })
             .is_some();
@@ -348,9 +366,9 @@ impl<'g> Block<'g> {
         form.project = self.text_right_of(Some(anchor));
 
         // Year: (2023年度) first, else the title.
-        let year_cell = self.find(|t| {
-            let n = norm(t);
-            n.contains("年度)") && year_of(&n).is_some()
+        let year_cell = self.find(|l| {
+            let n = &l.norm;
+            n.contains("年度)") && year_of(n).is_some()
         });
         form.year = year_cell
             .and_then(|at| year_of(self.grid.text(at.row, at.col)).map(|y| Sourced::at(y, at)))
@@ -364,8 +382,8 @@ impl<'g> Block<'g> {
 
         // Money unit: 单位：元 / 项目资金（元） / 金额单位：元.
         form.money_in_yuan = self
-            .find(|t| {
-                let n = norm(t);
+            .find(|l| {
+                let n = &l.norm;
                 n.ends_with("单位:元") || n.contains("(元)") || n.contains("单位:元)")
             })
             .is_some();
@@ -405,7 +423,7 @@ impl<'g> Block<'g> {
     }
 
     fn unit_from_label(&self, labels: &[&str]) -> Option<Sourced<Unit>> {
-        let at = self.find(|t| labels.contains(&bare(t).as_str()))?;
+        let at = self.find(|l| labels.contains(&l.bare.as_str()))?;
         let text = self.text_right_of(Some(at))?;
         let unit = match unit_line(&text.value) {
             Some((code, name)) => Unit {
@@ -433,13 +451,13 @@ impl<'g> Block<'g> {
         form.unit = self
             .read_unit_line(anchor.row)
             .or_else(|| self.unit_from_label(&["单位名称", "预算单位", "单位"]));
-        let total = self.find(|t| bare(t) == "预算数");
-        let fiscal = self.find(|t| {
-            let b = bare(t);
+        let total = self.find(|l| l.bare == "预算数");
+        let fiscal = self.find(|l| {
+            let b = l.bare.as_str();
             b == "其中:财政资金" || b == "财政资金" || b == "其中:财政拨款"
         });
-        let other = self.find(|t| {
-            let b = bare(t);
+        let other = self.find(|l| {
+            let b = l.bare.as_str();
             b == "其他资金" || b == "其中:其他资金"
         });
         form.budget = Budget {
@@ -447,16 +465,16 @@ impl<'g> Block<'g> {
             fiscal: self.number_right_of(fiscal, "财政资金", scale, issues),
             other: self.number_right_of(other, "其他资金", scale, issues),
         };
-        let goals = self.find(|t| {
+        let goals = self.find(|l| {
             matches!(
-                bare(t).as_str(),
+                l.bare.as_str(),
                 "绩效目标" | "年度绩效目标" | "项目绩效目标"
             )
         });
         form.goals = self.text_right_of(goals);
         // 资金用途: the text between the budget row and the goals row, right of the
         // 预算规模及资金用途 label (or its own 资金用途 label).
-        let use_label = self.find(|t| bare(t) == "资金用途");
+        let use_label = self.find(|l| l.bare == "资金用途");
         form.fund_use = if use_label.is_some() {
             self.text_right_of(use_label)
         } else {
@@ -474,14 +492,14 @@ impl<'g> Block<'g> {
     }
 
     fn read_selfeval(&self, form: &mut Form, scale: Decimal, issues: &mut Vec<Issue>) {
-        let dept = self.find(|t| bare(t) == "主管部门");
+        let dept = self.find(|l| l.bare == "主管部门");
         form.department = self.text_right_of(dept);
         form.unit = self
             .unit_from_label(&["实施单位"])
             .or_else(|| self.read_unit_line(self.end));
         form.execution = self.read_funds(scale, issues);
         // 年度总体目标: the row under 预期目标 / 实际完成情况.
-        if let Some(h) = self.find(|t| bare(t) == "预期目标") {
+        if let Some(h) = self.find(|l| l.bare == "预期目标") {
             form.goals = self.below(h);
             let actual = self
                 .grid
@@ -507,7 +525,7 @@ impl<'g> Block<'g> {
     }
 
     fn read_funds(&self, scale: Decimal, issues: &mut Vec<Issue>) -> Option<Execution> {
-        let header = self.find(|t| bare(t) == "全年预算数")?;
+        let header = self.find(|l| l.bare == "全年预算数")?;
         let mut cols = FundCols::default();
         for (c, cell) in self.grid.row(header.row) {
             let b = bare(&cell.text);
@@ -578,7 +596,7 @@ impl<'g> Block<'g> {
     }
 
     fn read_indicators(&self, form: &mut Form, issues: &mut Vec<Issue>) {
-        let Some(header) = self.find(|t| bare(t) == "三级指标") else {
+        let Some(header) = self.find(|l| l.bare == "三级指标") else {
             return;
         };
         let mut cols = IndicatorCols::default();
@@ -694,7 +712,6 @@ impl<'g> Block<'g> {
             };
             form.indicators.push(ind);
         }
-        let _ = self.merges_known;
     }
 }
 
