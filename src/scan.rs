@@ -20,6 +20,11 @@ pub struct Scan {
     pub issues: Vec<Issue>,
 }
 
+/// `JIXIAO_LOG=debug`: say what was passed over and why.
+pub fn debug_enabled() -> bool {
+    std::env::var("JIXIAO_LOG").is_ok_and(|v| v.eq_ignore_ascii_case("debug"))
+}
+
 /// Why a file is not a candidate, or None if it is one.
 pub fn skip_reason(path: &Path) -> Option<&'static str> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -56,9 +61,13 @@ pub fn scan(inputs: &[PathBuf]) -> Scan {
         let walker = WalkDir::new(input)
             .follow_links(true)
             .sort_by_file_name()
-            // Hidden folders (.git, .cache) are never submissions.
             .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+            // Hidden folders (.git, OUT/.cache) are never submissions; hidden files are
+            // skipped below with their reason.
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
+            });
         for entry in walker {
             match entry {
                 Ok(e) if e.file_type().is_file() => {
@@ -100,6 +109,11 @@ pub fn scan(inputs: &[PathBuf]) -> Scan {
     }
     files.sort();
     files.dedup();
+    if debug_enabled() {
+        for (path, why) in &skipped {
+            eprintln!("jixiao: 跳过 {}（{why}）", path.display());
+        }
+    }
     Scan {
         files,
         skipped,
