@@ -86,10 +86,6 @@ fn unique_names(titles: &[String]) -> Vec<String> {
 /// A unit's key and its projects, each with its forms (self-evaluation first).
 type UnitProjects<'a> =
     BTreeMap<(Option<String>, String), BTreeMap<String, Vec<&'a ProjectRow<'a>>>>;
-/// One rendered project: its page bodies (reused by the pack), the file, a glyph issue.
-type Rendered = Result<(Vec<PageBody>, ReportFile, Option<IssueRow>), String>;
-/// A unit's reports for its pack: title, page bodies, source files.
-type PackParts = BTreeMap<usize, Vec<(String, Vec<PageBody>, Vec<PathBuf>)>>;
 
 /// What rendering produced: files written and issues to add to 问题清单.
 #[derive(Debug, Default)]
@@ -297,7 +293,159 @@ fn missing_issue(
     })
 }
 
-/// Render every project report and every unit pack under `out`.
+/// A unit's rendered reports, its pack, and the glyph issues found.
+type UnitDone = (Vec<ReportFile>, ReportFile, Vec<IssueRow>);
+
+/// What one render needs besides the data.
+struct Ctx<'a> {
+    out: &'a Path,
+    fonts: &'a Fonts,
+    wording: &'a Wording,
+    timestamp: i64,
+    date: String,
+    cache: Option<&'a Cache>,
+}
+
+impl Ctx<'_> {
+    /// Cached bytes for `key`, or render them with `render` and cache them.
+    fn bytes(&self, key: &str, render: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
+        if let Some(b) = self.cache.and_then(|c| c.pdf(key)) {
+            return b;
+        }
+        let b = render();
+        if let Some(c) = self.cache {
+            c.put_pdf(key, &b);
+        }
+        b
+    }
+}
+
+/// One project's report: laid out, written, and its page bodies kept for the unit's pack.
+fn render_project(
+    ctx: &Ctx,
+    project: &str,
+    forms: &[&ProjectRow],
+    rel: PathBuf,
+) -> Result<(Vec<PageBody>, ReportFile, Option<IssueRow>), String> {
+    let mut doc = Doc::new(ctx.fonts);
+    project_pages(&mut doc, forms, ctx.wording);
+    let bodies = std::mem::take(&mut doc.pages);
+    let sources: Vec<PathBuf> = forms.iter().map(|p| p.file.to_path_buf()).collect();
+    let title = forms
+        .first()
+        .map(|p| section_title(p.form(), ctx.wording))
+        .unwrap_or_default();
+    let mut missing = doc.missing.clone();
+    let key = pdf_key(ctx.fonts, &title, &[], &bodies, ctx.wording, &sources);
+    let bytes = ctx.bytes(&key, || {
+        let furniture = Furniture {
+            header: &ctx.wording.office,
+            footer_left: vec![footer(ctx.wording, &ctx.date, &sources); bodies.len()],
+        };
+        let (pages, more_missing) = assemble(ctx.fonts, bodies.clone(), &furniture);
+        missing.extend(more_missing);
+        save_pdf(ctx.fonts, &title, pages, &[], ctx.timestamp)
+    });
+    write_file(&ctx.out.join(&rel), &bytes)?;
+    let first = forms[0];
+    let file = ReportFile {
+        unit_code: first.unit_code.clone(),
+        unit_name: first.unit_name.clone(),
+        project: project.to_string(),
+        kinds: forms.iter().map(|p| p.form().kind()).collect(),
+        path: rel,
+        pages: bodies.len(),
+        sources,
+        hash: blake3::hash(&bytes).to_hex().to_string(),
+    };
+    Ok((
+        bodies,
+        file,
+        missing_issue(&missing, project, first, first.file),
+    ))
+}
+
+/// A unit's pack from its reports' page bodies.
+fn render_pack(
+    ctx: &Ctx,
+    agg: &Aggregate,
+    (code, name): &(Option<String>, String),
+    dir: &str,
+    reports: &[(String, Vec<PageBody>, Vec<PathBuf>)],
+) -> Result<ReportFile, String> {
+    let summary = agg
+        .units
+        .iter()
+        .find(|s| s.code == *code && s.name == *name)
+        .cloned()
+        .unwrap_or_default();
+    let year = agg
+        .projects
+        .iter()
+        .filter(|p| {
+            p.counted()
+                && p.unit_code == *code
+                && p.unit_name == *name
+                && p.form().kind() == FormKind::SelfEval
+        })
+        .filter_map(|p| p.form().year.as_ref().map(|y| y.value))
+        .max();
+    let titled: Vec<(String, Vec<PageBody>)> = reports
+        .iter()
+        .map(|(t, b, _)| (t.clone(), b.clone()))
+        .collect();
+    let (bodies, entries, _missing) = pack_pages(ctx.fonts, &summary, year, &titled, ctx.wording);
+    let title = format!("{}{}", code.as_deref().unwrap_or(""), name);
+    let n_pages = bodies.len();
+    let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
+    marks.extend(entries);
+    let mut all_sources: Vec<PathBuf> = reports
+        .iter()
+        .flat_map(|(_, _, s)| s.iter().cloned())
+        .collect();
+    all_sources.sort();
+    all_sources.dedup();
+    let key = pdf_key(
+        ctx.fonts,
+        &title,
+        &marks,
+        &bodies,
+        ctx.wording,
+        &all_sources,
+    );
+    let bytes = ctx.bytes(&key, || {
+        let front = bodies.len() - reports.iter().map(|(_, b, _)| b.len()).sum::<usize>();
+        let mut footers = vec![footer(ctx.wording, &ctx.date, &[]); front];
+        for (_, b, sources) in reports {
+            footers.extend(std::iter::repeat_n(
+                footer(ctx.wording, &ctx.date, sources),
+                b.len(),
+            ));
+        }
+        let furniture = Furniture {
+            header: &ctx.wording.office,
+            footer_left: footers,
+        };
+        let (pages, _) = assemble(ctx.fonts, bodies, &furniture);
+        save_pdf(ctx.fonts, &title, pages, &marks, ctx.timestamp)
+    });
+    let rel = PathBuf::from("packs").join(format!("{dir}.pdf"));
+    write_file(&ctx.out.join(&rel), &bytes)?;
+    Ok(ReportFile {
+        unit_code: code.clone(),
+        unit_name: name.clone(),
+        project: "（单位评价材料）".to_string(),
+        kinds: Vec::new(),
+        path: rel,
+        pages: n_pages,
+        sources: all_sources,
+        hash: blake3::hash(&bytes).to_hex().to_string(),
+    })
+}
+
+/// Render every project report and every unit pack under `out`. Units are rendered in
+/// parallel, each one whole (its reports, then its pack) before its pages are dropped, so
+/// memory holds a few units' pages, not the province's.
 pub fn render_all(
     agg: &Aggregate,
     out: &Path,
@@ -327,178 +475,48 @@ pub fn render_all(
             });
         }
     }
-    let date = layout_date(timestamp);
+    let ctx = Ctx {
+        out,
+        fonts,
+        wording,
+        timestamp,
+        date: layout_date(timestamp),
+        cache,
+    };
     let unit_dirs: Vec<String> = units
         .keys()
         .map(|(code, name)| format!("{}{}", code.as_deref().unwrap_or(""), name))
         .collect();
-    let unit_dirs = unique_names(&unit_dirs)
+    let unit_dirs: Vec<String> = unique_names(&unit_dirs)
         .into_iter()
         .map(|n| n.trim_end_matches(".pdf").to_string())
-        .collect::<Vec<_>>();
-
-    // One job per project: lay out, assemble, save.
-    struct Job<'a> {
-        unit: usize,
-        project: &'a str,
-        forms: &'a [&'a ProjectRow<'a>],
-        rel: PathBuf,
-    }
-    let mut jobs = Vec::new();
-    for (u, projects) in units.values().enumerate() {
-        let titles: Vec<String> = projects.keys().cloned().collect();
-        for ((project, forms), file) in projects.iter().zip(unique_names(&titles)) {
-            jobs.push(Job {
-                unit: u,
-                project,
-                forms,
-                rel: PathBuf::from("reports").join(&unit_dirs[u]).join(file),
-            });
-        }
-    }
-    let rendered: Vec<Rendered> = jobs
-        .par_iter()
-        .map(|job| {
-            let mut doc = Doc::new(fonts);
-            project_pages(&mut doc, job.forms, wording);
-            let bodies = doc.pages.clone();
-            let sources: Vec<PathBuf> = job.forms.iter().map(|p| p.file.to_path_buf()).collect();
-            let footer = footer(wording, &date, &sources);
-            let furniture = Furniture {
-                header: &wording.office,
-                footer_left: vec![footer; bodies.len()],
-            };
-            let title = job
-                .forms
-                .first()
-                .map(|p| section_title(p.form(), wording))
-                .unwrap_or_default();
-            let n = bodies.len();
-            let mut missing = doc.missing.clone();
-            let key = pdf_key(fonts, &title, &[], &bodies, wording, &sources);
-            let bytes = match cache.and_then(|c| c.pdf(&key)) {
-                Some(b) => b,
-                None => {
-                    let (pages, more_missing) = assemble(fonts, bodies.clone(), &furniture);
-                    missing.extend(more_missing);
-                    let b = save_pdf(fonts, &title, pages, &[], timestamp);
-                    if let Some(c) = cache {
-                        c.put_pdf(&key, &b);
-                    }
-                    b
-                }
-            };
-            write_file(&out.join(&job.rel), &bytes)?;
-            let first = job.forms[0];
-            Ok((
-                bodies,
-                ReportFile {
-                    unit_code: first.unit_code.clone(),
-                    unit_name: first.unit_name.clone(),
-                    project: job.project.to_string(),
-                    kinds: job.forms.iter().map(|p| p.form().kind()).collect(),
-                    path: job.rel.clone(),
-                    pages: n,
-                    sources: sources.clone(),
-                    hash: blake3::hash(&bytes).to_hex().to_string(),
-                },
-                missing_issue(&missing, job.project, first, first.file),
-            ))
-        })
         .collect();
-
-    let mut outcome = PdfOutcome::default();
-    let mut per_unit: PackParts = BTreeMap::new();
-    for (job, r) in jobs.iter().zip(rendered) {
-        let (bodies, file, issue) = r?;
-        per_unit.entry(job.unit).or_default().push((
-            job.project.to_string(),
-            bodies,
-            file.sources.clone(),
-        ));
-        outcome.reports.push(file);
-        outcome.issues.extend(issue);
-    }
-
-    // Packs, one per unit, in parallel.
-    let keys: Vec<_> = units.keys().cloned().collect();
-    let packs: Vec<Result<ReportFile, String>> = per_unit
+    let units: Vec<_> = units.into_iter().collect();
+    let done: Vec<Result<UnitDone, String>> = units
         .par_iter()
-        .map(|(u, reports)| {
-            let (code, name) = &keys[*u];
-            let summary = agg
-                .units
-                .iter()
-                .find(|s| s.code == *code && s.name == *name)
-                .cloned()
-                .unwrap_or_default();
-            let year = agg
-                .projects
-                .iter()
-                .filter(|p| {
-                    p.counted()
-                        && p.unit_code == *code
-                        && p.unit_name == *name
-                        && p.form().kind() == FormKind::SelfEval
-                })
-                .filter_map(|p| p.form().year.as_ref().map(|y| y.value))
-                .max();
-            let titled: Vec<(String, Vec<PageBody>)> = reports
-                .iter()
-                .map(|(t, b, _)| (t.clone(), b.clone()))
-                .collect();
-            let (bodies, entries, _missing) = pack_pages(fonts, &summary, year, &titled, wording);
-            let mut footers = Vec::with_capacity(bodies.len());
-            let front = bodies.len() - reports.iter().map(|(_, b, _)| b.len()).sum::<usize>();
-            footers.extend(std::iter::repeat_n(footer(wording, &date, &[]), front));
-            for (_, b, sources) in reports {
-                footers.extend(std::iter::repeat_n(
-                    footer(wording, &date, sources),
-                    b.len(),
-                ));
+        .zip(&unit_dirs)
+        .map(|((key, projects), dir)| {
+            let titles: Vec<String> = projects.keys().cloned().collect();
+            let mut files = Vec::with_capacity(projects.len());
+            let mut parts = Vec::with_capacity(projects.len());
+            let mut issues = Vec::new();
+            for ((project, forms), name) in projects.iter().zip(unique_names(&titles)) {
+                let rel = PathBuf::from("reports").join(dir).join(name);
+                let (bodies, file, issue) = render_project(&ctx, project, forms, rel)?;
+                parts.push((project.clone(), bodies, file.sources.clone()));
+                files.push(file);
+                issues.extend(issue);
             }
-            let furniture = Furniture {
-                header: &wording.office,
-                footer_left: footers,
-            };
-            let title = format!("{}{}", code.as_deref().unwrap_or(""), name);
-            let n_pages = bodies.len();
-            let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
-            marks.extend(entries);
-            let mut all_sources: Vec<PathBuf> = reports
-                .iter()
-                .flat_map(|(_, _, s)| s.iter().cloned())
-                .collect();
-            all_sources.sort();
-            all_sources.dedup();
-            let key = pdf_key(fonts, &title, &marks, &bodies, wording, &all_sources);
-            let bytes = match cache.and_then(|c| c.pdf(&key)) {
-                Some(b) => b,
-                None => {
-                    let (pages, _) = assemble(fonts, bodies, &furniture);
-                    let b = save_pdf(fonts, &title, pages, &marks, timestamp);
-                    if let Some(c) = cache {
-                        c.put_pdf(&key, &b);
-                    }
-                    b
-                }
-            };
-            let rel = PathBuf::from("packs").join(format!("{}.pdf", unit_dirs[*u]));
-            write_file(&out.join(&rel), &bytes)?;
-            Ok(ReportFile {
-                unit_code: code.clone(),
-                unit_name: name.clone(),
-                project: "（单位评价材料）".to_string(),
-                kinds: Vec::new(),
-                path: rel,
-                pages: n_pages,
-                sources: all_sources,
-                hash: blake3::hash(&bytes).to_hex().to_string(),
-            })
+            let pack = render_pack(&ctx, agg, key, dir, &parts)?;
+            Ok((files, pack, issues))
         })
         .collect();
-    for p in packs {
-        outcome.packs.push(p?);
+    let mut outcome = PdfOutcome::default();
+    for d in done {
+        let (files, pack, issues) = d?;
+        outcome.reports.extend(files);
+        outcome.packs.push(pack);
+        outcome.issues.extend(issues);
     }
     Ok(outcome)
 }
