@@ -5,7 +5,8 @@ use std::io::Write;
 
 use crate::aggregate::IssueRow;
 
-const HEADERS: &[&str] = &[
+/// The columns of 问题清单, in issues.csv and in consolidated.xlsx alike.
+pub const ISSUE_HEADERS: &[&str] = &[
     "严重程度",
     "代码",
     "单位编码",
@@ -16,6 +17,25 @@ const HEADERS: &[&str] = &[
     "单元格",
     "问题描述",
 ];
+
+/// One issue as the values of `ISSUE_HEADERS`.
+pub fn issue_fields(r: &IssueRow) -> [String; 9] {
+    let i = &r.issue;
+    [
+        i.severity.label_zh().to_string(),
+        i.code.to_string(),
+        r.unit_code.clone().unwrap_or_default(),
+        r.unit_name.clone().unwrap_or_default(),
+        r.project.clone().unwrap_or_default(),
+        i.file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default(),
+        i.sheet.clone().unwrap_or_default(),
+        i.cell.map(|c| c.a1()).unwrap_or_default(),
+        i.message.clone(),
+    ]
+}
 
 /// One CSV field: quoted, quotes doubled, formula triggers prefixed with an apostrophe.
 pub fn field(s: &str) -> String {
@@ -32,28 +52,14 @@ pub fn write_issues(out: &mut impl Write, rows: &[IssueRow]) -> std::io::Result<
     write!(
         out,
         "{}\r\n",
-        HEADERS
+        ISSUE_HEADERS
             .iter()
             .map(|h| field(h))
             .collect::<Vec<_>>()
             .join(",")
     )?;
     for r in rows {
-        let i = &r.issue;
-        let fields = [
-            i.severity.label_zh().to_string(),
-            i.code.to_string(),
-            r.unit_code.clone().unwrap_or_default(),
-            r.unit_name.clone().unwrap_or_default(),
-            r.project.clone().unwrap_or_default(),
-            i.file
-                .as_ref()
-                .map(|f| f.display().to_string())
-                .unwrap_or_default(),
-            i.sheet.clone().unwrap_or_default(),
-            i.cell.map(|c| c.a1()).unwrap_or_default(),
-            i.message.clone(),
-        ];
+        let fields = issue_fields(r);
         // CRLF: what Excel expects of a CSV.
         write!(
             out,

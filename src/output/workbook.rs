@@ -15,6 +15,7 @@ use rust_xlsxwriter::{
 use crate::aggregate::{Aggregate, UnitSummary};
 use crate::indicator::Value;
 use crate::model::{FormKind, Severity};
+use crate::output::csv::{issue_fields, ISSUE_HEADERS};
 use crate::score::{round2, Method};
 
 /// What 运行信息 says about the run.
@@ -487,40 +488,15 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
         )?;
     }
 
-    // 问题清单
+    // 问题清单: the same columns as issues.csv.
     {
         let ws = wb.add_worksheet();
         ws.set_name("问题清单")?;
-        let headers = [
-            "严重程度",
-            "代码",
-            "单位编码",
-            "单位名称",
-            "项目名称",
-            "文件",
-            "工作表",
-            "单元格",
-            "问题描述",
-        ];
-        let mut t = Table::new(ws, &headers, &st)?;
+        let mut t = Table::new(ws, ISSUE_HEADERS, &st)?;
         for row in &agg.issues {
-            let i = &row.issue;
-            t.text(0, i.severity.label_zh(), &st.text)?;
-            t.text(1, i.code, &st.text)?;
-            t.text(2, row.unit_code.as_deref().unwrap_or(""), &st.text)?;
-            t.text(3, row.unit_name.as_deref().unwrap_or(""), &st.text)?;
-            t.text(4, row.project.as_deref().unwrap_or(""), &st.text)?;
-            t.text(
-                5,
-                &i.file
-                    .as_ref()
-                    .map(|f| f.display().to_string())
-                    .unwrap_or_default(),
-                &st.text,
-            )?;
-            t.text(6, i.sheet.as_deref().unwrap_or(""), &st.text)?;
-            t.text(7, &i.cell.map(|c| c.a1()).unwrap_or_default(), &st.text)?;
-            t.text(8, &i.message, &st.text)?;
+            for (c, v) in issue_fields(row).iter().enumerate() {
+                t.text(c as u16, v, &st.text)?;
+            }
             t.next();
         }
         let last = t.row - 1;
