@@ -95,6 +95,15 @@ pub fn timestamp(explicit: Option<i64>) -> i64 {
         })
 }
 
+/// A thread pool of `jobs` threads (all cores when None): every parallel stage runs in it.
+pub fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, String> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = jobs {
+        builder = builder.num_threads(n.max(1));
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
 /// Process files on a pool of `jobs` threads; results keep the order of `files`.
 pub fn process_all(
     files: &[PathBuf],
@@ -103,11 +112,7 @@ pub fn process_all(
     jobs: Option<usize>,
     cache: Option<&crate::cache::Cache>,
 ) -> Result<Vec<FileResult>, String> {
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = jobs {
-        builder = builder.num_threads(n.max(1));
-    }
-    let pool = builder.build().map_err(|e| e.to_string())?;
+    let pool = pool(jobs)?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(
@@ -315,8 +320,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             Some(p) => crate::output::pdf::report::Wording::load(p)?,
             None => crate::output::pdf::report::Wording::default_wording(),
         };
-        let pdfs =
-            crate::output::pdf::render_all(&agg, &stage, &fonts, &wording, ts, Some(&cache))?;
+        let pdfs = pool(opts.jobs)?.install(|| {
+            crate::output::pdf::render_all(&agg, &stage, &fonts, &wording, ts, Some(&cache))
+        })?;
         let mut manifest: Vec<_> = pdfs.reports.clone();
         manifest.extend(pdfs.packs.iter().cloned());
         let mut f = std::io::BufWriter::new(
