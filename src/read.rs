@@ -208,9 +208,6 @@ impl Grid {
 pub struct Sheet {
     pub name: String,
     pub grid: Grid,
-    /// False for formats whose merges calamine does not report (ods, xlsb): the form reader
-    /// then treats a blank 一级/二级 cell as "same as above".
-    pub merges_known: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -668,11 +665,11 @@ macro_rules! stream_cells {
 }
 
 /// Sheets of a reader that only gives whole ranges (xls, ods); `merges` gives a sheet's merged
-/// ranges where the format has them.
+/// ranges (none where the format has no merge information).
 fn range_sheets<RS, R>(
     wb: &mut R,
     limits: &Limits,
-    merges: impl Fn(&R, &str) -> Option<Vec<Dimensions>>,
+    merges: impl Fn(&R, &str) -> Vec<Dimensions>,
 ) -> Result<Vec<Sheet>, ReadError>
 where
     RS: std::io::Read + std::io::Seek,
@@ -688,19 +685,31 @@ where
             .worksheet_range(&name)
             .map_err(|e| corrupt(&e.to_string()))?;
         let mut grid = range_grid(&range, &mut budget)?;
-        let merged = merges(wb, &name);
-        if let Some(m) = &merged {
-            fill_merges(&mut grid, m, &mut budget);
-        }
-        sheets.push(Sheet {
-            name,
-            grid,
-            merges_known: merged.is_some(),
-        });
+        fill_merges(&mut grid, &merges(wb, &name), &mut budget);
+        sheets.push(Sheet { name, grid });
     }
     Ok(sheets)
 }
 
+/// Sheets of a reader that streams cells (xlsx, xlsb); `merges` gives a sheet's merged ranges.
+macro_rules! streamed_sheets {
+    ($wb:expr, $limits:expr, $merges:expr) => {{
+        let names = $wb.sheet_names();
+        check_sheet_count(names.len(), $limits)?;
+        let mut budget = $limits.max_cells;
+        let mut sheets = Vec::with_capacity(names.len());
+        for name in names {
+            let mut grid = stream_cells!($wb, &name, &mut budget);
+            let merges: Vec<Dimensions> = $merges(&mut $wb, &name);
+            fill_merges(&mut grid, &merges, &mut budget);
+            sheets.push(Sheet { name, grid });
+        }
+        sheets
+    }};
+}
+
+// calamine reports no merges for xlsb and ods: there a blank 一级/二级 cell simply stays blank
+// and the form reader takes it as "same as above", as it does in every format.
 fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, ReadError> {
     let cursor = Cursor::new(bytes);
     let sheets = match format {
@@ -709,41 +718,16 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
                 calamine::XlsxError::Password => encrypted(),
                 other => corrupt(&other.to_string()),
             })?;
-            let names = wb.sheet_names();
-            check_sheet_count(names.len(), limits)?;
-            let mut budget = limits.max_cells;
-            let mut sheets = Vec::with_capacity(names.len());
-            for name in names {
-                let mut grid = stream_cells!(wb, &name, &mut budget);
-                let merges = wb.merge_cells_by_sheet_name(&name).unwrap_or_default();
-                fill_merges(&mut grid, &merges, &mut budget);
-                sheets.push(Sheet {
-                    name,
-                    grid,
-                    merges_known: true,
-                });
-            }
-            sheets
+            streamed_sheets!(wb, limits, |wb: &mut Xlsx<_>, name: &str| wb
+                .merge_cells_by_sheet_name(name)
+                .unwrap_or_default())
         }
         Format::Xlsb => {
             let mut wb = Xlsb::new(cursor).map_err(|e| match e {
                 calamine::XlsbError::Password => encrypted(),
                 other => corrupt(&other.to_string()),
             })?;
-            let names = wb.sheet_names();
-            check_sheet_count(names.len(), limits)?;
-            let mut budget = limits.max_cells;
-            let mut sheets = Vec::with_capacity(names.len());
-            for name in names {
-                // calamine reports no merges for xlsb: blank 一级/二级 cells mean "as above".
-                let grid = stream_cells!(wb, &name, &mut budget);
-                sheets.push(Sheet {
-                    name,
-                    grid,
-                    merges_known: false,
-                });
-            }
-            sheets
+            streamed_sheets!(wb, limits, |_: &mut Xlsb<_>, _: &str| Vec::new())
         }
         Format::Xls => {
             let mut wb = Xls::new(cursor).map_err(|e| match e {
@@ -751,7 +735,7 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
                 other => corrupt(&other.to_string()),
             })?;
             range_sheets(&mut wb, limits, |wb, name| {
-                Some(wb.merge_cells_by_sheet_name(name).unwrap_or_default())
+                wb.merge_cells_by_sheet_name(name).unwrap_or_default()
             })?
         }
         Format::Ods => {
@@ -759,8 +743,7 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
                 calamine::OdsError::Password => encrypted(),
                 other => corrupt(&other.to_string()),
             })?;
-            // calamine reports no merges for ods.
-            range_sheets(&mut wb, limits, |_, _| None)?
+            range_sheets(&mut wb, limits, |_, _| Vec::new())?
         }
     };
     Ok(Workbook { format, sheets })
