@@ -131,6 +131,36 @@ fn samples_consolidate() {
     }
     assert!(text(&row[col(h, "偏差原因分析及改进措施")]).contains("延期"));
 
+    // Problem rows are highlighted by conditional formats on the four data sheets, and every
+    // sheet prints on A4 with its header row repeated.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wb).unwrap()).unwrap();
+    for n in 1..=4 {
+        let mut xml = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name(&format!("xl/worksheets/sheet{n}.xml")).unwrap(),
+            &mut xml,
+        )
+        .unwrap();
+        assert!(
+            xml.contains("<cfRule type=\"expression\""),
+            "sheet{n} highlights"
+        );
+        assert!(
+            xml.contains("paperSize=\"9\"") && xml.contains("orientation=\"landscape\""),
+            "sheet{n} A4 landscape"
+        );
+        assert!(
+            xml.contains("<pane ") && xml.contains("<autoFilter "),
+            "sheet{n} frozen header and filter"
+        );
+    }
+    let mut book = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/workbook.xml").unwrap(), &mut book).unwrap();
+    assert!(
+        book.contains("_xlnm.Print_Titles"),
+        "header rows repeat on every printed page"
+    );
+
     // issues.csv: BOM, Chinese header, every bad file listed.
     let csv = std::fs::read_to_string(out.path().join("issues.csv")).unwrap();
     assert!(csv.starts_with('\u{feff}'));

@@ -139,8 +139,9 @@ impl<'a> Table<'a> {
         self.row += 1;
     }
 
-    /// Widths, frozen header, filter and A4 landscape printing with the header repeated.
-    fn finish(self, title: &str) -> Result<u32, XlsxError> {
+    /// Widths, frozen header, filter, row highlights (formula rule, fill) over every data row,
+    /// and A4 landscape printing with the header repeated.
+    fn finish(self, title: &str, highlights: &[(&str, &Format)]) -> Result<(), XlsxError> {
         let last_col = self.cols.saturating_sub(1);
         if self.auto_width {
             for (c, w) in self.widths.iter().enumerate() {
@@ -150,8 +151,16 @@ impl<'a> Table<'a> {
         self.ws.set_freeze_panes(1, 0)?;
         let last_row = self.row.saturating_sub(1).max(1);
         self.ws.autofilter(0, 0, last_row, last_col)?;
-        print_setup(self.ws, title)?;
-        Ok(self.row)
+        if self.row > 1 {
+            for (rule, fill) in highlights {
+                let cf = ConditionalFormatFormula::new()
+                    .set_rule(*rule)
+                    .set_format(*fill);
+                self.ws
+                    .add_conditional_format(1, 0, self.row - 1, last_col, &cf)?;
+            }
+        }
+        print_setup(self.ws, title)
     }
 }
 
@@ -231,22 +240,6 @@ fn unit_row(t: &mut Table, u: &UnitSummary, total: bool, st: &Styles) -> Result<
     Ok(())
 }
 
-/// Highlight rows whose column `col` (letter) holds a non-zero error count or an error label.
-fn highlight(
-    ws: &mut Worksheet,
-    last_row: u32,
-    last_col: u16,
-    rule: &str,
-    f: &Format,
-) -> Result<(), XlsxError> {
-    if last_row < 1 {
-        return Ok(());
-    }
-    let cf = ConditionalFormatFormula::new().set_rule(rule).set_format(f);
-    ws.add_conditional_format(1, 0, last_row, last_col, &cf)?;
-    Ok(())
-}
-
 fn kind_label(k: FormKind) -> &'static str {
     match k {
         FormKind::Target => "绩效目标表",
@@ -290,15 +283,7 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
             unit_row(&mut t, &sub, true, &st)?;
         }
         unit_row(&mut t, &agg.total, true, &st)?;
-        let last = t.row - 1;
-        t.finish("单位汇总")?;
-        highlight(
-            ws_of(&mut wb, "单位汇总")?,
-            last,
-            23,
-            "=$V2>0",
-            &st.error_fill,
-        )?;
+        t.finish("单位汇总", &[("=$V2>0", &st.error_fill)])?;
     }
 
     // 项目汇总
@@ -372,11 +357,13 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
             t.text(22, &f.source.sheet, &st.text)?;
             t.next();
         }
-        let last = t.row - 1;
-        t.finish("项目汇总")?;
-        let ws = ws_of(&mut wb, "项目汇总")?;
-        highlight(ws, last, 22, "=$R2>0", &st.error_fill)?;
-        highlight(ws, last, 22, "=$U2<>\"有效\"", &st.warn_fill)?;
+        t.finish(
+            "项目汇总",
+            &[
+                ("=$R2>0", &st.error_fill),
+                ("=$U2<>\"有效\"", &st.warn_fill),
+            ],
+        )?;
     }
 
     // 指标明细: constant memory, rows in order.
@@ -476,15 +463,9 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
                 t.next();
             }
         }
-        let last = t.row - 1;
-        t.finish("指标明细")?;
-        let ws = ws_of(&mut wb, "指标明细")?;
-        highlight(
-            ws,
-            last,
-            19,
-            "=OR($P2=\"否\",$P2=\"未填报\")",
-            &st.warn_fill,
+        t.finish(
+            "指标明细",
+            &[("=OR($P2=\"否\",$P2=\"未填报\")", &st.warn_fill)],
         )?;
     }
 
@@ -499,32 +480,17 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
             }
             t.next();
         }
-        let last = t.row - 1;
-        t.finish("问题清单")?;
-        let ws = ws_of(&mut wb, "问题清单")?;
-        highlight(
-            ws,
-            last,
-            8,
-            &format!("=$A2=\"{}\"", Severity::Error.label_zh()),
-            &st.error_fill,
-        )?;
-        highlight(
-            ws,
-            last,
-            8,
-            &format!("=$A2=\"{}\"", Severity::Warning.label_zh()),
-            &st.warn_fill,
+        let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
+        let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
+        t.finish(
+            "问题清单",
+            &[(&error, &st.error_fill), (&warning, &st.warn_fill)],
         )?;
     }
 
     charts(&mut wb, agg, &st)?;
     run_info(&mut wb, agg, info, &st)?;
     wb.save(path)
-}
-
-fn ws_of<'w>(wb: &'w mut Workbook, name: &str) -> Result<&'w mut Worksheet, XlsxError> {
-    wb.worksheet_from_name(name)
 }
 
 /// 图表: budget and execution by unit, grade distribution, attainment by 一级指标.
