@@ -4,11 +4,9 @@
 use rust_decimal::Decimal;
 
 use crate::indicator::{Unit, Value};
-use crate::model::{Form, FormKind, Indicator, Issue};
+use crate::model::{Form, FormKind, Indicator, Issue, FRAMEWORK};
 use crate::score::ProjectScore;
 
-/// 一级指标 both frameworks accept (成本指标 as its own 一级指标 since 2021).
-pub const LEVEL1_KNOWN: &[&str] = &["产出指标", "效益指标", "满意度指标", "成本指标"];
 /// Every form needs these three.
 const LEVEL1_REQUIRED: &[&str] = &["产出指标", "效益指标", "满意度指标"];
 
@@ -176,7 +174,8 @@ fn check_indicator(ind: &Indicator, is_self: bool, budget: Option<Decimal>, out:
     } else {
         ind.level3.value.as_str()
     };
-    if !ind.level1.value.is_empty() && !LEVEL1_KNOWN.contains(&ind.level1.value.as_str()) {
+    let known = FRAMEWORK.iter().any(|(l1, _)| *l1 == ind.level1.value);
+    if !ind.level1.value.is_empty() && !known {
         out.push(
             Issue::warning(
                 "indicator.level1_unknown",

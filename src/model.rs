@@ -77,6 +77,37 @@ pub struct SourceRef {
     pub sheet: String,
 }
 
+/// The indicator framework: 一级 with its 二级 categories. 成本指标 appears twice because both
+/// placements occur and both are accepted: as a 二级 of 产出指标, and (2021 framework) as its own
+/// 一级 with 经济/社会/生态环境成本指标.
+pub const FRAMEWORK: &[(&str, &[&str])] = &[
+    (
+        "产出指标",
+        &["数量指标", "质量指标", "时效指标", "成本指标"],
+    ),
+    (
+        "效益指标",
+        &[
+            "经济效益指标",
+            "社会效益指标",
+            "生态效益指标",
+            "可持续影响指标",
+        ],
+    ),
+    ("满意度指标", &["服务对象满意度指标"]),
+    (
+        "成本指标",
+        &["经济成本指标", "社会成本指标", "生态环境成本指标"],
+    ),
+];
+
+/// Every (一级, 二级) pair of the framework.
+pub fn framework_pairs() -> impl Iterator<Item = (&'static str, &'static str)> {
+    FRAMEWORK
+        .iter()
+        .flat_map(|(l1, l2s)| l2s.iter().map(move |l2| (*l1, *l2)))
+}
+
 /// A budget unit (预算单位): a 6-digit code and a name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Unit {

@@ -58,16 +58,6 @@ const ACTUALS: &[&str] = &[
     "部分达成",
     "50",
 ];
-const LEVELS: &[(&str, &str)] = &[
-    ("产出指标", "数量指标"),
-    ("产出指标", "质量指标"),
-    ("产出指标", "时效指标"),
-    ("产出指标", "成本指标"),
-    ("效益指标", "社会效益指标"),
-    ("效益指标", "可持续影响指标"),
-    ("满意度指标", "服务对象满意度指标"),
-    ("成本指标", "经济成本指标"),
-];
 
 fn phrase() -> impl Strategy<Value = String> {
     proptest::collection::vec(proptest::sample::select(WORDS), 1..5).prop_map(|w| w.concat())
@@ -92,7 +82,7 @@ fn s(v: &str) -> Sourced<String> {
 
 prop_compose! {
     fn indicator(selfeval: bool)(
-        (l1, l2) in proptest::sample::select(LEVELS),
+        (l1, l2) in proptest::sample::select(jixiao::model::framework_pairs().collect::<Vec<_>>()),
         l3 in phrase(),
         desc in phrase(),
         target in proptest::sample::select(TARGETS),

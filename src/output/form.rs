@@ -8,7 +8,7 @@ use rust_xlsxwriter::{
     DataValidation, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError,
 };
 
-use crate::model::{Form, FormKind, FundRow, Indicator};
+use crate::model::{framework_pairs, Form, FormKind, FundRow, Indicator, FRAMEWORK};
 
 /// Layout choices that real submissions vary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,22 +36,6 @@ impl Default for WriteOptions {
         }
     }
 }
-
-pub const LEVEL1: &[&str] = &["产出指标", "效益指标", "满意度指标", "成本指标"];
-pub const LEVEL2: &[&str] = &[
-    "数量指标",
-    "质量指标",
-    "时效指标",
-    "成本指标",
-    "经济效益指标",
-    "社会效益指标",
-    "生态效益指标",
-    "可持续影响指标",
-    "服务对象满意度指标",
-    "经济成本指标",
-    "社会成本指标",
-    "生态环境成本指标",
-];
 
 /// The cell styles of the forms; each sink renders them its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,9 +465,15 @@ fn write_categories(
     }
     if opts.template && !inds.is_empty() {
         let last = p.row + first + inds.len() as u32 - 1;
-        p.sink.list_validation(p.row + first, p.col, last, LEVEL1)?;
+        // Dropdowns from the framework (二级 names once each: 成本指标 is in two groups).
+        let level1: Vec<&str> = FRAMEWORK.iter().map(|(l1, _)| *l1).collect();
+        let mut level2: Vec<&str> = framework_pairs().map(|(_, l2)| l2).collect();
+        let mut seen = std::collections::HashSet::new();
+        level2.retain(|l2| seen.insert(*l2));
         p.sink
-            .list_validation(p.row + first, p.col + 1, last, LEVEL2)?;
+            .list_validation(p.row + first, p.col, last, &level1)?;
+        p.sink
+            .list_validation(p.row + first, p.col + 1, last, &level2)?;
     }
     Ok(())
 }
