@@ -54,17 +54,8 @@ fn generated_at(out: &Path) -> String {
 }
 
 fn job(input: &Path, out: &Path, ts: &str) -> Command {
-    let mut c = Command::new(bin());
-    c.args([
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--timestamp",
-        ts,
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut c = run_cmd(input, out, &["--timestamp", ts]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 

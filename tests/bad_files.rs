@@ -119,13 +119,7 @@ fn huge_figures_never_overflow_a_sum() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-pdf",
-    ]);
+    let o = run_job(&input, &out, &["--no-pdf"]);
     assert_eq!(
         o.status.code(),
         Some(0),

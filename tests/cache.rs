@@ -5,19 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 
 fn run_at(input: &Path, out: &Path, extra: &[&str]) -> String {
-    let o = Command::new(bin())
-        .args([
-            "run",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(extra)
+    let o = run_cmd(input, out, extra)
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output()
         .unwrap();

@@ -162,13 +162,7 @@ fn hostile_inputs_never_stop_the_run() {
     .unwrap();
 
     let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-pdf",
-    ]);
+    let o = run_job(&input, &out, &["--no-pdf"]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();

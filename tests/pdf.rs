@@ -72,12 +72,7 @@ fn pdfs_under(dir: &Path) -> Vec<PathBuf> {
 fn reports_say_what_the_workbook_says() {
     let samples = samples();
     let out = tempfile::tempdir().unwrap();
-    let o = run(&[
-        "run",
-        samples.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let o = run_job(samples.path(), out.path(), &[]);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -152,12 +147,7 @@ fn reports_say_what_the_workbook_says() {
 fn fonts_are_embedded_subset_and_reports_small() {
     let samples = samples();
     let out = tempfile::tempdir().unwrap();
-    run(&[
-        "run",
-        samples.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    run_job(samples.path(), out.path(), &[]);
     let all = pdfs_under(out.path());
     assert_eq!(all.len(), 7);
     for pdf in &all {
@@ -225,12 +215,7 @@ fn names_are_safe_and_missing_glyphs_reported() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_job(&input, &out, &[]);
     assert_eq!(
         o.status.code(),
         Some(0),

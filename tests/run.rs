@@ -8,15 +8,6 @@ use calamine::{open_workbook, Data, Reader, Xlsx};
 use common::*;
 use serde_json::Value;
 
-fn run_into(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec!["run".into()];
-    args.extend(inputs.iter().map(|p| p.display().to_string()));
-    args.extend(["--out".into(), out.display().to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(&refs)
-}
-
 fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
     let mut wb: Xlsx<_> = open_workbook(path).expect("consolidated.xlsx opens");
     let range = wb.worksheet_range(name).expect(name);
@@ -51,7 +42,7 @@ fn col(header: &[Data], name: &str) -> usize {
 fn samples_consolidate() {
     let samples = samples();
     let out = tempfile::tempdir().unwrap();
-    let o = run_into(&[samples.path()], out.path(), &[]);
+    let o = run_job(samples.path(), out.path(), &[]);
     // samples/ holds samples/bad: finished, some inputs rejected.
     assert_eq!(
         o.status.code(),
@@ -227,15 +218,7 @@ fn jobs_do_not_change_the_outputs() {
     let one = tempfile::tempdir().unwrap();
     let two = tempfile::tempdir().unwrap();
     for (dir, jobs) in [(&one, "1"), (&two, "2")] {
-        let o = std::process::Command::new(bin())
-            .args([
-                "run",
-                samples.path().to_str().unwrap(),
-                "--out",
-                dir.path().to_str().unwrap(),
-                "--jobs",
-                jobs,
-            ])
+        let o = run_cmd(samples.path(), dir.path(), &["--jobs", jobs])
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .output()
             .unwrap();
@@ -326,7 +309,7 @@ fn money_totals_are_exact() {
     }
     let out = dir.path().join("out");
     // Money only: 10,000 PDF reports are the benchmark's business, not this test's.
-    let o = run_into(&[&input], &out, &["--no-pdf"]);
+    let o = run_job(&input, &out, &["--no-pdf"]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -392,7 +375,7 @@ fn lowered_targets_and_departments() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = run_into(&[&input], &out, &["--units", units.to_str().unwrap()]);
+    let o = run_job(&input, &out, &["--units", units.to_str().unwrap()]);
     assert_eq!(
         o.status.code(),
         Some(0),

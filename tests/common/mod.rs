@@ -14,6 +14,18 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().expect("run jixiao")
 }
 
+/// `jixiao run INPUT --out OUT EXTRA…`, as a command to add environment to or spawn.
+pub fn run_cmd(input: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("run").arg(input).arg("--out").arg(out).args(extra);
+    c
+}
+
+/// `jixiao run INPUT --out OUT EXTRA…`, run to the end.
+pub fn run_job(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    run_cmd(input, out, extra).output().expect("run jixiao")
+}
+
 /// Generate the samples with the binary into a fresh folder.
 pub fn samples() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
