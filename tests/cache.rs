@@ -62,11 +62,37 @@ fn outputs(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     v
 }
 
+/// Set a file's modification time to `secs` after the epoch.
+fn set_mtime(path: &Path, secs: u64) {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
 #[test]
 fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     let samples = samples();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
+    // The samples hold duplicates (the variants repeat the seed projects) and a duplicate is
+    // resolved by modification time, then path. Files written in the same clock tick share an
+    // mtime on coarse filesystems, so pin every mtime: the file changed below is the newest
+    // before and after the change, and the kept copies cannot switch.
+    let target = samples
+        .path()
+        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
+    for e in walkdir::WalkDir::new(samples.path())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+    {
+        set_mtime(e.path(), 1_700_000_000);
+    }
+    set_mtime(&target, 1_700_000_100);
     let first = run_at(samples.path(), &out, &[]);
     assert_eq!(counts(&first), (10, 0, 7, 0), "{first}");
     let before = outputs(&out);
@@ -76,9 +102,6 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     assert!(outputs(&out) == before, "second run is byte-identical");
 
     // Change one workbook: exactly that one is parsed again, and only its unit's PDFs change.
-    let target = samples
-        .path()
-        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
     let mut forms = jixiao::samples::seed_targets()[..2].to_vec();
     forms[1].goals.as_mut().unwrap().value.push_str("（修订）");
     std::fs::write(
@@ -86,6 +109,7 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
         jixiao::samples::xlsx_bytes(&forms, false, false).unwrap(),
     )
     .unwrap();
+    set_mtime(&target, 1_700_000_200);
     let third = run_at(samples.path(), &out, &[]);
     let (parsed, reused, rendered, pdf_reused) = counts(&third);
     assert_eq!((parsed, reused), (1, 9), "{third}");
