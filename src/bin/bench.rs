@@ -121,6 +121,13 @@ fn main() {
                 .expect("font");
         let wording = jixiao::output::pdf::report::Wording::default_wording();
         let t = Instant::now();
+        let reports = jixiao::output::pdf::render_reports(&agg, out.path(), &fonts, &wording, 0)
+            .expect("pdf");
+        let secs = t.elapsed().as_secs_f64();
+        let pages: usize = reports.reports.iter().map(|r| r.pages).sum();
+        row("pdf reports only", secs, reports.reports.len(), "reports");
+        row("  = pages", secs, pages, "pages");
+        let t = Instant::now();
         let pdfs = jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None)
             .expect("pdf");
         row(

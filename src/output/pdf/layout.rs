@@ -6,10 +6,13 @@
 //! Coordinates are points from the bottom-left corner of an A4 page.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::subset::Subsetter;
 
 use printpdf::{
-    Color, FontId, Line, LinePoint, Op, PaintMode, ParsedFont, PdfFontHandle, PdfPage, Point, Pt,
-    Rect, Rgb, TextItem,
+    Color, FontId, Line, LinePoint, Op, PaintMode, ParsedFont, PdfFont, PdfFontHandle, PdfPage,
+    Point, Pt, Rect, Rgb, TextItem,
 };
 
 pub const A4_W: f32 = 595.28;
@@ -136,8 +139,13 @@ pub struct Fonts {
     pub key: String,
     pub main: ParsedFont,
     pub fallback: Option<ParsedFont>,
+    /// Each face indexed for per-document subsets (None for fonts that are not TrueType).
+    main_subset: Option<Subsetter>,
+    fallback_subset: Option<Subsetter>,
     main_upm: f32,
     fallback_upm: f32,
+    /// Face and advance of each BMP character once looked up (0 = not yet).
+    memo: Vec<AtomicU64>,
 }
 
 /// Which face draws a character.
@@ -166,11 +174,16 @@ impl Fonts {
             ParsedFont::from_bytes(b, 0, &mut Vec::new())
                 .ok_or_else(|| format!("无法解析{what}字体文件"))
         };
+        let main_subset = Subsetter::new(main);
+        let fallback_subset = fallback.and_then(Subsetter::new);
         let main = parse(main, "")?;
         let fallback = fallback.map(|b| parse(b, "后备")).transpose()?;
         let upm = |f: &ParsedFont| f.pdf_font_metrics.units_per_em.max(1) as f32;
         Ok(Fonts {
             key: h.finalize().to_hex().to_string(),
+            main_subset,
+            fallback_subset,
+            memo: (0..0x10000).map(|_| AtomicU64::new(0)).collect(),
             main_upm: upm(&main),
             fallback_upm: fallback.as_ref().map(upm).unwrap_or(1000.0),
             main,
@@ -178,8 +191,66 @@ impl Fonts {
         })
     }
 
+    /// The font to embed in one document for font `id` (MAIN_ID or FALLBACK_ID). A TrueType
+    /// face is subset here to just `chars` and embedded as it is, tagged `ID+Name` as a
+    /// subset (ISO 32000-1, 9.6.4); any other face is handed whole to printpdf's subsetter.
+    pub fn for_document(&self, id: &str, chars: &BTreeSet<char>) -> Option<PdfFont> {
+        let (face, subsetter) = match id {
+            MAIN_ID => (&self.main, self.main_subset.as_ref()),
+            FALLBACK_ID => (self.fallback.as_ref()?, self.fallback_subset.as_ref()),
+            _ => return None,
+        };
+        let small = subsetter.and_then(|s| {
+            let glyphs = chars
+                .iter()
+                .filter_map(|&c| Some((c, face.lookup_glyph_index(c as u32)?)))
+                .collect();
+            let mut font = ParsedFont::from_bytes(&s.subset(&glyphs)?, 0, &mut Vec::new())?;
+            let name = face.font_name.clone().unwrap_or_else(|| "Font".to_string());
+            font.font_name = Some(format!("{id}+{}", name.replace(' ', "")));
+            let mut pdf = PdfFont::new(font);
+            pdf.meta.requires_subsetting = false;
+            Some(pdf)
+        });
+        Some(small.unwrap_or_else(|| PdfFont::new(face.clone())))
+    }
+
     pub fn face(&self, c: char) -> Face {
-        if c.is_control() || self.main.has_glyph(c as u32) {
+        self.metrics(c).0
+    }
+
+    /// Advance of `c` at `size` pt, in pt.
+    pub fn advance(&self, c: char, size: f32) -> f32 {
+        self.metrics(c).1 * size
+    }
+
+    /// The face of `c` and its advance at 1 pt. Layout asks this for every character of
+    /// every line it tries, so BMP answers are kept (a cmap lookup each time was a tenth of a
+    /// report's time).
+    fn metrics(&self, c: char) -> (Face, f32) {
+        let slot = self.memo.get(c as usize);
+        if let Some(v) = slot.map(|a| a.load(Ordering::Relaxed)).filter(|&v| v != 0) {
+            let face = match v >> 32 {
+                1 => Face::Main,
+                2 => Face::Fallback,
+                _ => Face::Missing,
+            };
+            return (face, f32::from_bits(v as u32));
+        }
+        let m = self.lookup(c);
+        if let Some(a) = slot {
+            let tag = match m.0 {
+                Face::Main => 1u64,
+                Face::Fallback => 2,
+                Face::Missing => 3,
+            };
+            a.store(tag << 32 | u64::from(m.1.to_bits()), Ordering::Relaxed);
+        }
+        m
+    }
+
+    fn lookup(&self, c: char) -> (Face, f32) {
+        let face = if c.is_control() || self.main.has_glyph(c as u32) {
             Face::Main
         } else if self
             .fallback
@@ -189,12 +260,8 @@ impl Fonts {
             Face::Fallback
         } else {
             Face::Missing
-        }
-    }
-
-    /// Advance of `c` at `size` pt, in pt.
-    pub fn advance(&self, c: char, size: f32) -> f32 {
-        let (font, upm, c) = match self.face(c) {
+        };
+        let (font, upm, c) = match face {
             Face::Main => (&self.main, self.main_upm, c),
             Face::Fallback => match &self.fallback {
                 Some(f) => (f, self.fallback_upm, c),
@@ -202,10 +269,11 @@ impl Fonts {
             },
             Face::Missing => (&self.main, self.main_upm, MISSING_MARK),
         };
-        match font.lookup_glyph_index(c as u32) {
-            Some(g) => font.get_horizontal_advance(g) as f32 / upm * size,
-            None => size,
-        }
+        let advance = match font.lookup_glyph_index(c as u32) {
+            Some(g) => font.get_horizontal_advance(g) as f32 / upm,
+            None => 1.0,
+        };
+        (face, advance)
     }
 
     pub fn width(&self, text: &str, size: f32) -> f32 {
@@ -309,6 +377,58 @@ impl Cell {
 #[derive(Debug, Clone, Default)]
 pub struct PageBody {
     pub ops: Vec<Op>,
+    /// The graphics state these ops leave, so a setting is written only when it changes (a
+    /// report has thousands of text lines: repeating colour and font for each was a quarter of
+    /// its content stream). A page starts with nothing known.
+    pen: Pen,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Pen {
+    fill: Option<Color>,
+    stroke: Option<(Color, f32)>,
+    font: Option<(&'static str, f32)>,
+    /// Text drawn filled and stroked (our bold).
+    bold: Option<bool>,
+}
+
+impl PageBody {
+    fn fill(&mut self, col: &Color) {
+        if self.pen.fill.as_ref() != Some(col) {
+            self.ops.push(Op::SetFillColor { col: col.clone() });
+            self.pen.fill = Some(col.clone());
+        }
+    }
+
+    fn stroke(&mut self, col: &Color, thickness: f32) {
+        if self.pen.stroke.as_ref() != Some(&(col.clone(), thickness)) {
+            self.ops.push(Op::SetOutlineColor { col: col.clone() });
+            self.ops.push(Op::SetOutlineThickness { pt: Pt(thickness) });
+            self.pen.stroke = Some((col.clone(), thickness));
+        }
+    }
+
+    fn font(&mut self, id: &'static str, size: f32) {
+        if self.pen.font != Some((id, size)) {
+            self.ops.push(Op::SetFont {
+                font: PdfFontHandle::External(FontId(id.to_string())),
+                size: Pt(size),
+            });
+            self.pen.font = Some((id, size));
+        }
+    }
+
+    fn bold(&mut self, bold: bool) {
+        if self.pen.bold != Some(bold) {
+            let mode = if bold {
+                printpdf::TextRenderingMode::FillStroke
+            } else {
+                printpdf::TextRenderingMode::Fill
+            };
+            self.ops.push(Op::SetTextRenderingMode { mode });
+            self.pen.bold = Some(bold);
+        }
+    }
 }
 
 /// Lays content out top to bottom over as many pages as it takes.
@@ -344,12 +464,12 @@ impl<'f> Doc<'f> {
         self.y = A4_H - MARGIN_TOP;
     }
 
-    fn ops(&mut self) -> &mut Vec<Op> {
+    fn page(&mut self) -> &mut PageBody {
         if self.pages.is_empty() {
             self.pages.push(PageBody::default());
         }
         let last = self.pages.len() - 1;
-        &mut self.pages[last].ops
+        &mut self.pages[last]
     }
 
     /// Room left on this page, in pt.
@@ -391,46 +511,29 @@ impl<'f> Doc<'f> {
         }
         let mut x = x;
         let size = style.size;
-        let mut ops = Vec::new();
         for (face, run) in runs {
             let id = if face == Face::Fallback {
                 FALLBACK_ID
             } else {
                 MAIN_ID
             };
-            ops.push(Op::StartTextSection);
-            ops.push(Op::SetFillColor {
-                col: style.color.clone(),
-            });
+            let width = self.fonts.width(&run, size);
+            let page = self.page();
+            page.ops.push(Op::StartTextSection);
+            page.fill(&style.color);
             if style.bold {
                 // Fill and stroke the glyphs: a heavier face from the one weight we carry.
-                ops.push(Op::SetOutlineColor {
-                    col: style.color.clone(),
-                });
-                ops.push(Op::SetOutlineThickness {
-                    pt: Pt(size * 0.035),
-                });
-                ops.push(Op::SetTextRenderingMode {
-                    mode: printpdf::TextRenderingMode::FillStroke,
-                });
+                page.stroke(&style.color, size * 0.035);
             }
-            ops.push(Op::SetFont {
-                font: PdfFontHandle::External(FontId(id.to_string())),
-                size: Pt(size),
+            page.bold(style.bold);
+            page.font(id, size);
+            page.ops.push(Op::SetTextCursor { pos: pt(x, y) });
+            page.ops.push(Op::ShowText {
+                items: vec![TextItem::Text(run)],
             });
-            ops.push(Op::SetTextCursor { pos: pt(x, y) });
-            ops.push(Op::ShowText {
-                items: vec![TextItem::Text(run.clone())],
-            });
-            if style.bold {
-                ops.push(Op::SetTextRenderingMode {
-                    mode: printpdf::TextRenderingMode::Fill,
-                });
-            }
-            ops.push(Op::EndTextSection);
-            x += self.fonts.width(&run, size);
+            page.ops.push(Op::EndTextSection);
+            x += width;
         }
-        self.ops().extend(ops);
     }
 
     pub fn measure(&self, text: &str, size: f32) -> f32 {
@@ -469,59 +572,54 @@ impl<'f> Doc<'f> {
     }
 
     pub fn rule(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, thickness: f32, color: Color) {
-        self.ops().extend([
-            Op::SetOutlineColor { col: color },
-            Op::SetOutlineThickness { pt: Pt(thickness) },
-            Op::DrawLine {
-                line: Line {
-                    points: vec![
-                        LinePoint {
-                            p: pt(x1, y1),
-                            bezier: false,
-                        },
-                        LinePoint {
-                            p: pt(x2, y2),
-                            bezier: false,
-                        },
-                    ],
-                    is_closed: false,
-                },
+        let page = self.page();
+        page.stroke(&color, thickness);
+        page.ops.push(Op::DrawLine {
+            line: Line {
+                points: vec![
+                    LinePoint {
+                        p: pt(x1, y1),
+                        bezier: false,
+                    },
+                    LinePoint {
+                        p: pt(x2, y2),
+                        bezier: false,
+                    },
+                ],
+                is_closed: false,
             },
-        ]);
+        });
     }
 
     /// A filled rectangle with its lower-left corner at (x, y).
     pub fn fill_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Color) {
-        self.ops().extend([
-            Op::SetFillColor { col: color },
-            Op::DrawRectangle {
-                rectangle: Rect {
-                    x: Pt(x),
-                    y: Pt(y),
-                    width: Pt(w),
-                    height: Pt(h),
-                    mode: Some(PaintMode::Fill),
-                    winding_order: None,
-                },
+        let page = self.page();
+        page.fill(&color);
+        page.ops.push(Op::DrawRectangle {
+            rectangle: Rect {
+                x: Pt(x),
+                y: Pt(y),
+                width: Pt(w),
+                height: Pt(h),
+                mode: Some(PaintMode::Fill),
+                winding_order: None,
             },
-        ]);
+        });
     }
 
     pub fn stroke_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Color) {
-        self.ops().extend([
-            Op::SetOutlineColor { col: color },
-            Op::SetOutlineThickness { pt: Pt(0.6) },
-            Op::DrawRectangle {
-                rectangle: Rect {
-                    x: Pt(x),
-                    y: Pt(y),
-                    width: Pt(w),
-                    height: Pt(h),
-                    mode: Some(PaintMode::Stroke),
-                    winding_order: None,
-                },
+        let page = self.page();
+        page.stroke(&color, 0.6);
+        page.ops.push(Op::DrawRectangle {
+            rectangle: Rect {
+                x: Pt(x),
+                y: Pt(y),
+                width: Pt(w),
+                height: Pt(h),
+                mode: Some(PaintMode::Stroke),
+                winding_order: None,
             },
-        ]);
+        });
     }
 
     /// A bordered table. Cells wrap; a row that does not fit moves to the next page, a row
@@ -835,5 +933,33 @@ mod table_tests {
         assert!(doc.missing.contains(&'𪚥'));
         let drawn: String = doc.pages.iter().flat_map(texts).collect();
         assert!(drawn.contains(MISSING_MARK));
+    }
+
+    #[test]
+    fn colour_and_font_are_written_only_when_they_change() {
+        let fonts = fonts();
+        let mut doc = Doc::new(&fonts);
+        let plain = TextStyle::new(10.0);
+        for _ in 0..3 {
+            doc.paragraph("绩效目标", &plain, 0.0);
+        }
+        doc.fill_rect(0.0, 0.0, 10.0, 10.0, rgb(0.9, 0.9, 0.9));
+        doc.paragraph("得分", &plain, 0.0);
+        doc.paragraph("标题", &TextStyle::new(14.0).bold(), 0.0);
+        let count = |f: fn(&Op) -> bool| doc.pages[0].ops.iter().filter(|o| f(o)).count();
+        assert_eq!(count(|o| matches!(o, Op::ShowText { .. })), 5);
+        // Font: 10 pt once, then 14 pt; fill: black, grey (the rectangle), black again.
+        assert_eq!(count(|o| matches!(o, Op::SetFont { .. })), 2);
+        assert_eq!(count(|o| matches!(o, Op::SetFillColor { .. })), 3);
+        assert_eq!(count(|o| matches!(o, Op::SetTextRenderingMode { .. })), 2);
+        // A new page knows nothing: its first line sets everything again.
+        doc.new_page();
+        doc.paragraph("绩效目标", &plain, 0.0);
+        let last = doc.pages.last().unwrap();
+        assert!(last.ops.iter().any(|o| matches!(o, Op::SetFont { .. })));
+        assert!(last
+            .ops
+            .iter()
+            .any(|o| matches!(o, Op::SetFillColor { .. })));
     }
 }
