@@ -567,19 +567,29 @@ pub fn aggregate<'a>(
 /// same run: a unit quietly lowering its targets at year end.
 fn lowered_targets(projects: &[ProjectRow]) -> Vec<(usize, Issue)> {
     let mut out = Vec::new();
+    // Counted target tables by (unit code, unit name, project), in run order: an index, so a
+    // province's 25,000 self-evaluations do not each scan 50,000 projects.
+    let mut targets: HashMap<(&Option<String>, &str, &str), Vec<&ProjectRow>> = HashMap::new();
+    for t in projects
+        .iter()
+        .filter(|t| t.counted() && t.form().kind() == FormKind::Target)
+    {
+        targets
+            .entry((&t.unit_code, t.unit_name.as_str(), t.form().project_name()))
+            .or_default()
+            .push(t);
+    }
     for (i, s) in projects.iter().enumerate() {
         if s.form().kind() != FormKind::SelfEval || !s.counted() {
             continue;
         }
-        let target = projects.iter().find(|t| {
-            t.counted()
-                && t.form().kind() == FormKind::Target
-                && t.unit_code == s.unit_code
-                && t.unit_name == s.unit_name
-                && t.form().project_name() == s.form().project_name()
-                && (t.form().year.is_none()
+        let key = (&s.unit_code, s.unit_name.as_str(), s.form().project_name());
+        let target = targets.get(&key).and_then(|ts| {
+            ts.iter().copied().find(|t| {
+                t.form().year.is_none()
                     || t.form().year.as_ref().map(|y| y.value)
-                        == s.form().year.as_ref().map(|y| y.value))
+                        == s.form().year.as_ref().map(|y| y.value)
+            })
         });
         let Some(t) = target else { continue };
         for ti in &t.form().indicators {

@@ -675,7 +675,7 @@ impl<'g> Block<'g> {
             let target_parsed = parse_with_name(&target.value, Some(&level3.value));
             let actual_parsed = actual
                 .as_ref()
-                .map(|a| parse_with_name(&a.value, Some(&level3.value)));
+                .map(|a| Box::new(parse_with_name(&a.value, Some(&level3.value))));
             let num = |col: Option<u32>, what: &str, issues: &mut Vec<Issue>| {
                 let (at, cell) = cell_at(col)?;
                 self.number_at(at, cell, what, Decimal::ONE, issues)
@@ -712,6 +712,8 @@ impl<'g> Block<'g> {
             };
             form.indicators.push(ind);
         }
+        // A province holds a million of these until the outputs are written: no slack.
+        form.indicators.shrink_to_fit();
     }
 }
 

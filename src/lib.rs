@@ -18,3 +18,6 @@ pub mod samples;
 pub mod scan;
 pub mod score;
 pub mod synth;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -199,7 +199,7 @@ pub struct Indicator {
     pub target_parsed: Parsed,
     /// 实际完成值 (self-evaluations only)
     pub actual: Option<Sourced<String>>,
-    pub actual_parsed: Option<Parsed>,
+    pub actual_parsed: Option<Box<Parsed>>,
     /// 分值
     pub weight: Option<Sourced<Decimal>>,
     /// 得分 as the form states it

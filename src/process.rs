@@ -98,6 +98,7 @@ pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult
             });
         }
     }
+    forms.shrink_to_fit();
     let mut issues = Vec::new();
     let rejected = forms.is_empty();
     if rejected {

@@ -248,8 +248,9 @@ fn io_error(e: &std::io::Error) -> ReadError {
 /// Detect, guard, then parse.
 pub fn read_bytes(bytes: Vec<u8>, limits: &Limits) -> Result<Workbook, ReadError> {
     let format = detect(&bytes)?;
+    let mut bytes = bytes;
     if matches!(format, Format::Xlsx | Format::Xlsb | Format::Ods) {
-        guard_zip(&bytes, format, limits)?;
+        bytes = guard_zip(&bytes, format, limits)?;
     }
     if format == Format::Xls {
         guard_xls(&bytes, limits)?;
@@ -335,8 +336,18 @@ fn contains_utf16(bytes: &[u8], needle: &str) -> bool {
 }
 
 /// Inspect a zip container before any XML parser sees it.
-fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadError> {
+/// Check a zip-based workbook against the limits, inflating every part once under them, and
+/// return the same workbook re-packed with its parts stored (uncompressed). calamine then reads
+/// only bytes that were measured here, and does not inflate them a second time.
+fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Vec<u8>, ReadError> {
+    use std::io::Write as _;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+    let mut stored = Some(zip::ZipWriter::new(Cursor::new(Vec::with_capacity(
+        bytes.len() * 4,
+    ))));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(false);
     if zip.len() > limits.max_zip_entries {
         return Err(err(
             "read.too_many_parts",
@@ -369,7 +380,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
         // The head of every XML part: DTDs are refused outright (entity expansion), and the
         // sharedStrings counts and sheet dimensions are checked.
         let watch = name.ends_with(".xml") || name.ends_with(".rels");
-        let mut head = Vec::new();
+        let mut data: Vec<u8> = Vec::with_capacity(declared.min(1 << 20) as usize);
         let mut buf = [0u8; 64 * 1024];
         let mut real: u64 = 0;
         loop {
@@ -378,9 +389,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
                 Ok(n) => n,
                 Err(_) => return Err(truncated_zip()),
             };
-            if watch && head.len() < 4096 {
-                head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
-            }
+            data.extend_from_slice(&buf[..n]);
             real += n as u64;
             total += n as u64;
             if real > limits.max_entry_bytes
@@ -390,7 +399,22 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
                 return Err(bomb(&name));
             }
         }
-        if watch && has_dtd(&head) {
+        let head = &data[..data.len().min(4096)];
+        // Re-pack the part, stored. Should that fail (an odd name, say), calamine gets the
+        // original bytes: they passed every check above all the same.
+        let is_dir = entry.is_dir();
+        drop(entry);
+        if let Some(w) = stored.as_mut() {
+            let ok = if is_dir {
+                w.add_directory(name.as_str(), opts).is_ok()
+            } else {
+                w.start_file(name.as_str(), opts).is_ok() && w.write_all(&data).is_ok()
+            };
+            if !ok || name.is_empty() {
+                stored = None;
+            }
+        }
+        if watch && has_dtd(head) {
             return Err(err(
                 "read.hostile",
                 format!("工作簿内部文件 {name} 含有 XML 实体定义（DOCTYPE/ENTITY），疑似实体膨胀攻击，已拒绝读取"),
@@ -398,7 +422,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
         }
         if name.ends_with("sharedStrings.xml") {
             for attr in ["uniqueCount", "count"] {
-                if let Some(n) = root_attr_u64(&head, "sst", attr) {
+                if let Some(n) = root_attr_u64(head, "sst", attr) {
                     // A string costs at least a few bytes of XML: more strings than bytes is a lie.
                     if n > limits.max_shared_strings || n > real {
                         return Err(err(
@@ -412,7 +436,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
             }
         }
         if format == Format::Xlsx && name.starts_with("xl/worksheets/") {
-            if let Some(dim) = tag_attr(&head, "dimension", "ref") {
+            if let Some(dim) = tag_attr(head, "dimension", "ref") {
                 if let Some(cells) = dimension_cells(&dim) {
                     if cells > limits.max_dimension_cells {
                         return Err(err(
@@ -434,7 +458,10 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<(), ReadEr
             ));
         }
     }
-    Ok(())
+    Ok(stored
+        .and_then(|w| w.finish().ok())
+        .map(|c| c.into_inner())
+        .unwrap_or_else(|| bytes.to_vec()))
 }
 
 /// The largest dense range calamine would build for a sheet of an .ods content.xml:

@@ -239,6 +239,24 @@ fn clear_leftovers(out: &Path) {
     }
 }
 
+/// With `JIXIAO_LOG=debug`, one line per finished stage: elapsed time and resident memory.
+fn stage_done(name: &str, started: Instant) {
+    if crate::scan::debug_enabled() {
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let l = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+                l.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map(|kb| format!("，内存 {} MB", kb / 1024))
+            .unwrap_or_default();
+        eprintln!(
+            "jixiao: {name}完成，累计 {:.1} 秒{rss}",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
 pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     let started = Instant::now();
     let rules = match &opts.rules {
@@ -282,6 +300,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .unwrap_or_else(|| opts.out.join(".cache"));
     let cache = crate::cache::Cache::open(&cache_dir, &limits, !opts.full)?;
     let results = process_all(&scanned.files, &rules, &limits, opts.jobs, Some(&cache))?;
+    stage_done("读取与识别", started);
     // Whole seconds: files checked out or copied together tie, and the path decides.
     let modified: HashMap<PathBuf, SystemTime> = scanned
         .files
@@ -303,6 +322,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         &modified,
     );
     let ts = timestamp(opts.timestamp);
+    stage_done("汇总", started);
 
     // PDFs first: characters the font lacks become issues in the workbook and CSV.
     let mut pdf_note = String::new();
@@ -343,6 +363,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             agg.total.issues[i.issue.severity as usize] += 1;
         }
         agg.issues.extend(pdfs.issues);
+        stage_done("PDF 报告", started);
     }
 
     let info = RunInfo {
@@ -361,6 +382,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     };
     write_workbook(&stage.join("consolidated.xlsx"), &agg, &info)
         .map_err(|e| format!("无法写入 consolidated.xlsx: {e}"))?;
+    stage_done("consolidated.xlsx", started);
     let summary = crate::output::json::summary_json(&agg);
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     std::fs::write(stage.join("summary.json"), text + "\n")

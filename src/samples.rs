@@ -253,7 +253,7 @@ pub fn seed_selfevals(rules: &Rules) -> Vec<Form> {
                     Some((_, _, a, r)) => (a.to_string(), Some(text(r))),
                     None => (met_actual(&i), None),
                 };
-                i.actual_parsed = Some(parse_with_name(&actual, Some(&i.level3.value)));
+                i.actual_parsed = Some(Box::new(parse_with_name(&actual, Some(&i.level3.value))));
                 i.actual = Some(text(&actual));
                 i.reason = reason;
                 // Partly reached: the unit gives 70 % of 分值, inside the 60–80 % band.

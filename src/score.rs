@@ -372,7 +372,7 @@ pub fn score_form(rules: &Rules, form: &Form) -> Option<ProjectScore> {
         let o = score_indicator(
             rules,
             &ind.target_parsed,
-            ind.actual_parsed.as_ref(),
+            ind.actual_parsed.as_deref(),
             weight,
             rep,
         );

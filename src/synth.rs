@@ -305,7 +305,7 @@ fn selfeval(rng: &mut Rng, t: &Form, rules: &Rules) -> Form {
         if roll < 17 {
             i.reason = Some(Sourced::derived("受客观因素影响，已制定整改措施。".into()));
         }
-        i.actual_parsed = Some(parse_with_name(&actual, Some(&i.level3.value)));
+        i.actual_parsed = Some(Box::new(parse_with_name(&actual, Some(&i.level3.value))));
         i.actual = Some(Sourced::derived(actual));
         if roll < 10
             && matches!(

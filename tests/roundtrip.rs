@@ -101,7 +101,7 @@ prop_compose! {
         };
         if selfeval {
             i.actual = Some(s(actual));
-            i.actual_parsed = Some(parse_with_name(actual, Some(&l3)));
+            i.actual_parsed = Some(Box::new(parse_with_name(actual, Some(&l3))));
             i.weight = d(w);
             i.score_reported = d(sc);
             i.reason = reason.map(|r| s(&r));

@@ -20,6 +20,18 @@ use jixiao::score::score_form;
 #[allow(dead_code)]
 mod floor;
 
+/// The resident set now (VmRSS), in MB: what each stage leaves held.
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
@@ -40,8 +52,9 @@ fn main() {
     let limits = Limits::default();
     let row = |stage: &str, secs: f64, n: usize, what: &str| {
         println!(
-            "{stage:<22} {secs:>8.2} s  {:>10.0} {what}/s",
-            n as f64 / secs.max(1e-9)
+            "{stage:<22} {secs:>8.2} s  {:>10.0} {what}/s  (RSS now {} MB)",
+            n as f64 / secs.max(1e-9),
+            rss_mb()
         );
     };
 

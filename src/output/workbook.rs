@@ -82,7 +82,9 @@ fn width_of(s: &str) -> usize {
 
 /// A sheet writer that remembers column widths.
 struct Table<'a> {
-    ws: &'a mut Worksheet,
+    /// None while measuring: the rows are written once to learn the column widths, so a
+    /// constant-memory sheet (whose widths must precede its rows) still fits its contents.
+    ws: Option<&'a mut Worksheet>,
     widths: Vec<usize>,
     cols: u16,
     /// False for constant-memory sheets, whose widths are set before the rows.
@@ -100,9 +102,35 @@ impl<'a> Table<'a> {
             widths: headers.iter().map(|h| width_of(h).clamp(8, 40)).collect(),
             cols: headers.len() as u16,
             auto_width: true,
-            ws,
+            ws: Some(ws),
             row: 1,
         })
+    }
+
+    /// A table that only measures: its `widths` after the rows are the columns' widths.
+    fn measure(headers: &[&str]) -> Table<'static> {
+        Table {
+            widths: headers.iter().map(|h| width_of(h).clamp(8, 40)).collect(),
+            cols: headers.len() as u16,
+            auto_width: true,
+            ws: None,
+            row: 1,
+        }
+    }
+
+    /// A constant-memory sheet whose column widths are `widths` (from a measuring pass).
+    fn with_widths(
+        ws: &'a mut Worksheet,
+        headers: &[&str],
+        widths: &[usize],
+        st: &Styles,
+    ) -> Result<Self, XlsxError> {
+        for (c, w) in widths.iter().enumerate() {
+            ws.set_column_width(c as u16, *w as f64 * 1.1)?;
+        }
+        let mut t = Table::new(ws, headers, st)?;
+        t.auto_width = false;
+        Ok(t)
     }
 
     fn fit(&mut self, c: u16, w: usize) {
@@ -113,7 +141,9 @@ impl<'a> Table<'a> {
 
     fn text(&mut self, c: u16, s: &str, f: &Format) -> Result<(), XlsxError> {
         self.fit(c, width_of(s) + 2);
-        self.ws.write_string_with_format(self.row, c, s, f)?;
+        if let Some(ws) = self.ws.as_deref_mut() {
+            ws.write_string_with_format(self.row, c, s, f)?;
+        }
         Ok(())
     }
 
@@ -121,17 +151,31 @@ impl<'a> Table<'a> {
         match v.and_then(|d| round2(d).to_f64()) {
             Some(x) => {
                 self.fit(c, 12);
-                self.ws.write_number_with_format(self.row, c, x, f)?;
+                if let Some(ws) = self.ws.as_deref_mut() {
+                    ws.write_number_with_format(self.row, c, x, f)?;
+                }
             }
             None => {
-                self.ws.write_blank(self.row, c, f)?;
+                if let Some(ws) = self.ws.as_deref_mut() {
+                    ws.write_blank(self.row, c, f)?;
+                }
             }
         }
         Ok(())
     }
 
+    /// A number as it is (a target figure keeps all its digits).
+    fn exact(&mut self, c: u16, x: f64, f: &Format) -> Result<(), XlsxError> {
+        if let Some(ws) = self.ws.as_deref_mut() {
+            ws.write_number_with_format(self.row, c, x, f)?;
+        }
+        Ok(())
+    }
+
     fn int(&mut self, c: u16, v: usize, f: &Format) -> Result<(), XlsxError> {
-        self.ws.write_number_with_format(self.row, c, v as f64, f)?;
+        if let Some(ws) = self.ws.as_deref_mut() {
+            ws.write_number_with_format(self.row, c, v as f64, f)?;
+        }
         Ok(())
     }
 
@@ -143,24 +187,24 @@ impl<'a> Table<'a> {
     /// and A4 landscape printing with the header repeated.
     fn finish(self, title: &str, highlights: &[(&str, &Format)]) -> Result<(), XlsxError> {
         let last_col = self.cols.saturating_sub(1);
+        let Some(ws) = self.ws else { return Ok(()) };
         if self.auto_width {
             for (c, w) in self.widths.iter().enumerate() {
-                self.ws.set_column_width(c as u16, *w as f64 * 1.1)?;
+                ws.set_column_width(c as u16, *w as f64 * 1.1)?;
             }
         }
-        self.ws.set_freeze_panes(1, 0)?;
+        ws.set_freeze_panes(1, 0)?;
         let last_row = self.row.saturating_sub(1).max(1);
-        self.ws.autofilter(0, 0, last_row, last_col)?;
+        ws.autofilter(0, 0, last_row, last_col)?;
         if self.row > 1 {
             for (rule, fill) in highlights {
                 let cf = ConditionalFormatFormula::new()
                     .set_rule(*rule)
                     .set_format(*fill);
-                self.ws
-                    .add_conditional_format(1, 0, self.row - 1, last_col, &cf)?;
+                ws.add_conditional_format(1, 0, self.row - 1, last_col, &cf)?;
             }
         }
-        print_setup(self.ws, title)
+        print_setup(ws, title)
     }
 }
 
@@ -286,10 +330,8 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
         t.finish("单位汇总", &[("=$V2>0", &st.error_fill)])?;
     }
 
-    // 项目汇总
+    // 项目汇总: one row per form (50,000 in a province), constant memory after a measuring pass.
     {
-        let ws = wb.add_worksheet();
-        ws.set_name("项目汇总")?;
         let headers = [
             "单位编码",
             "单位名称",
@@ -315,48 +357,56 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
             "来源文件",
             "工作表",
         ];
-        let mut t = Table::new(ws, &headers, &st)?;
-        for p in &agg.projects {
-            let f = p.form();
-            let v = |x: &Option<crate::model::Sourced<Decimal>>| x.as_ref().map(|s| s.value);
-            t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
-            t.text(1, &p.unit_name, &st.text)?;
-            t.text(2, f.project_name(), &st.text)?;
-            t.text(3, kind_label(f.kind()), &st.text)?;
-            match &f.year {
-                Some(y) => t.int(4, y.value.max(0) as usize, &st.int)?,
-                None => t.text(4, "", &st.text)?,
+        let rows = |t: &mut Table| -> Result<(), XlsxError> {
+            for p in &agg.projects {
+                let f = p.form();
+                let v = |x: &Option<crate::model::Sourced<Decimal>>| x.as_ref().map(|s| s.value);
+                t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
+                t.text(1, &p.unit_name, &st.text)?;
+                t.text(2, f.project_name(), &st.text)?;
+                t.text(3, kind_label(f.kind()), &st.text)?;
+                match &f.year {
+                    Some(y) => t.int(4, y.value.max(0) as usize, &st.int)?,
+                    None => t.text(4, "", &st.text)?,
+                }
+                let ex = f.execution.as_ref();
+                let budget = p.score().and_then(|s| s.budget.as_ref());
+                t.num(5, v(&f.budget.total), &st.money)?;
+                t.num(6, v(&f.budget.fiscal), &st.money)?;
+                t.num(7, v(&f.budget.other), &st.money)?;
+                t.num(8, ex.and_then(|e| v(&e.total.annual)), &st.money)?;
+                t.num(9, ex.and_then(|e| v(&e.total.executed)), &st.money)?;
+                t.num(10, budget.and_then(|b| b.rate), &st.percent)?;
+                t.num(11, budget.map(|b| b.score), &st.score)?;
+                t.int(12, p.indicators, &st.int)?;
+                t.int(13, p.quantified, &st.int)?;
+                t.int(14, p.met, &st.int)?;
+                t.num(15, p.score().map(|s| s.total), &st.score)?;
+                t.text(
+                    16,
+                    p.score().map(|s| s.grade.label()).unwrap_or(""),
+                    &st.text,
+                )?;
+                for (k, n) in p.issues.iter().enumerate() {
+                    t.int(17 + k as u16, *n, &st.int)?;
+                }
+                let status = match &p.superseded_by {
+                    Some(by) => format!("重复报送，已被 {} 替代", by.display()),
+                    None => "有效".to_string(),
+                };
+                t.text(20, &status, &st.text)?;
+                t.text(21, &p.file.display().to_string(), &st.text)?;
+                t.text(22, &f.source.sheet, &st.text)?;
+                t.next();
             }
-            let ex = f.execution.as_ref();
-            let budget = p.score().and_then(|s| s.budget.as_ref());
-            t.num(5, v(&f.budget.total), &st.money)?;
-            t.num(6, v(&f.budget.fiscal), &st.money)?;
-            t.num(7, v(&f.budget.other), &st.money)?;
-            t.num(8, ex.and_then(|e| v(&e.total.annual)), &st.money)?;
-            t.num(9, ex.and_then(|e| v(&e.total.executed)), &st.money)?;
-            t.num(10, budget.and_then(|b| b.rate), &st.percent)?;
-            t.num(11, budget.map(|b| b.score), &st.score)?;
-            t.int(12, p.indicators, &st.int)?;
-            t.int(13, p.quantified, &st.int)?;
-            t.int(14, p.met, &st.int)?;
-            t.num(15, p.score().map(|s| s.total), &st.score)?;
-            t.text(
-                16,
-                p.score().map(|s| s.grade.label()).unwrap_or(""),
-                &st.text,
-            )?;
-            for (k, n) in p.issues.iter().enumerate() {
-                t.int(17 + k as u16, *n, &st.int)?;
-            }
-            let status = match &p.superseded_by {
-                Some(by) => format!("重复报送，已被 {} 替代", by.display()),
-                None => "有效".to_string(),
-            };
-            t.text(20, &status, &st.text)?;
-            t.text(21, &p.file.display().to_string(), &st.text)?;
-            t.text(22, &f.source.sheet, &st.text)?;
-            t.next();
-        }
+            Ok(())
+        };
+        let mut m = Table::measure(&headers);
+        rows(&mut m)?;
+        let ws = wb.add_worksheet_with_constant_memory()?;
+        ws.set_name("项目汇总")?;
+        let mut t = Table::with_widths(ws, &headers, &m.widths, &st)?;
+        rows(&mut t)?;
         t.finish(
             "项目汇总",
             &[
@@ -427,7 +477,7 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
                 t.text(8, &op, &st.text)?;
                 match number.and_then(|d| d.to_f64()) {
                     Some(x) => {
-                        t.ws.write_number_with_format(t.row, 9, x, &st.text)?;
+                        t.exact(9, x, &st.text)?;
                     }
                     None => t.text(9, "", &st.text)?,
                 }
@@ -469,17 +519,23 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
         )?;
     }
 
-    // 问题清单: the same columns as issues.csv.
+    // 问题清单: the same columns as issues.csv; constant memory after a measuring pass.
     {
-        let ws = wb.add_worksheet();
-        ws.set_name("问题清单")?;
-        let mut t = Table::new(ws, ISSUE_HEADERS, &st)?;
-        for row in &agg.issues {
-            for (c, v) in issue_fields(row).iter().enumerate() {
-                t.text(c as u16, v, &st.text)?;
+        let rows = |t: &mut Table| -> Result<(), XlsxError> {
+            for row in &agg.issues {
+                for (c, v) in issue_fields(row).iter().enumerate() {
+                    t.text(c as u16, v, &st.text)?;
+                }
+                t.next();
             }
-            t.next();
-        }
+            Ok(())
+        };
+        let mut m = Table::measure(ISSUE_HEADERS);
+        rows(&mut m)?;
+        let ws = wb.add_worksheet_with_constant_memory()?;
+        ws.set_name("问题清单")?;
+        let mut t = Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?;
+        rows(&mut t)?;
         let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
         let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
         t.finish(

@@ -15,7 +15,7 @@ fn ind(level1: &str, target: &str, actual: &str, weight: Decimal, reported: Deci
         target: Sourced::derived(target.to_string()),
         target_parsed: parse(target),
         actual: Some(Sourced::derived(actual.to_string())),
-        actual_parsed: Some(parse(actual)),
+        actual_parsed: Some(Box::new(parse(actual))),
         weight: Some(Sourced::derived(weight)),
         score_reported: Some(Sourced::derived(reported)),
         ..Default::default()

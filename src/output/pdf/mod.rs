@@ -6,7 +6,7 @@ pub mod layout;
 pub mod report;
 pub mod subset;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use printpdf::{
@@ -14,7 +14,7 @@ use printpdf::{
 };
 use rayon::prelude::*;
 
-use crate::aggregate::{Aggregate, IssueRow, ProjectRow};
+use crate::aggregate::{Aggregate, IssueRow, ProjectRow, UnitSummary};
 use crate::cache::Cache;
 use crate::model::{FormKind, Issue};
 use layout::{assemble, Doc, Fonts, Furniture, PageBody, FALLBACK_ID, MAIN_ID};
@@ -420,36 +420,25 @@ fn render_project(
     ))
 }
 
-/// A unit's pack from its reports' page bodies.
+/// A unit's pack from its reports' page bodies. `forms` are the unit's counted forms.
 fn render_pack(
     ctx: &Ctx,
-    agg: &Aggregate,
+    summary: &UnitSummary,
+    forms: &[&ProjectRow],
     (code, name): &(Option<String>, String),
     dir: &str,
     reports: &[(String, Vec<PageBody>, Vec<PathBuf>)],
 ) -> Result<ReportFile, String> {
-    let summary = agg
-        .units
+    let year = forms
         .iter()
-        .find(|s| s.code == *code && s.name == *name)
-        .cloned()
-        .unwrap_or_default();
-    let year = agg
-        .projects
-        .iter()
-        .filter(|p| {
-            p.counted()
-                && p.unit_code == *code
-                && p.unit_name == *name
-                && p.form().kind() == FormKind::SelfEval
-        })
+        .filter(|p| p.form().kind() == FormKind::SelfEval)
         .filter_map(|p| p.form().year.as_ref().map(|y| y.value))
         .max();
     let titled: Vec<(String, Vec<PageBody>)> = reports
         .iter()
         .map(|(t, b, _)| (t.clone(), b.clone()))
         .collect();
-    let (bodies, entries, _missing) = pack_pages(ctx.fonts, &summary, year, &titled, ctx.wording);
+    let (bodies, entries, _missing) = pack_pages(ctx.fonts, summary, year, &titled, ctx.wording);
     let title = format!("{}{}", code.as_deref().unwrap_or(""), name);
     let n_pages = bodies.len();
     let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
@@ -570,6 +559,11 @@ fn render(
         .map(|n| n.trim_end_matches(".pdf").to_string())
         .collect();
     let units: Vec<_> = units.into_iter().collect();
+    let summaries: HashMap<(Option<String>, String), &UnitSummary> = agg
+        .units
+        .iter()
+        .map(|u| ((u.code.clone(), u.name.clone()), u))
+        .collect();
     let done: Vec<Result<UnitDone, String>> = units
         .par_iter()
         .zip(&unit_dirs)
@@ -586,7 +580,9 @@ fn render(
                 issues.extend(issue);
             }
             let pack = if packs {
-                Some(render_pack(&ctx, agg, key, dir, &parts)?)
+                let forms: Vec<&ProjectRow> = projects.values().flatten().copied().collect();
+                let summary = summaries.get(key).copied().cloned().unwrap_or_default();
+                Some(render_pack(&ctx, &summary, &forms, key, dir, &parts)?)
             } else {
                 None
             };
