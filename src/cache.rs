@@ -1,9 +1,10 @@
 //! The incremental cache (`OUT/.cache/` or `--cache DIR`): parsed workbooks keyed by the file's
 //! content hash (blake3) with the jixiao version and reading limits, and rendered PDFs keyed by
-//! a hash of their laid-out content, font and version. An entry that does not read back whole
+//! a hash of what they are drawn from (data, wording, font, version), with their page count and
+//! missing characters in `pdf/index.json`. An entry that does not read back whole
 //! and matching is discarded and rebuilt, never trusted; entries a run did not use are pruned.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -21,10 +22,25 @@ pub struct Cache {
     /// False under `--full`: entries are rebuilt, never read.
     reuse: bool,
     used: Mutex<BTreeSet<PathBuf>>,
+    /// What each cached PDF's bytes do not say; an entry missing here is not reused.
+    pdf_meta: Mutex<BTreeMap<String, PdfMeta>>,
     pub parsed: AtomicUsize,
     pub reused: AtomicUsize,
     pub pdf_rendered: AtomicUsize,
     pub pdf_reused: AtomicUsize,
+}
+
+/// A cached PDF's page count and the characters its fonts lacked (reported again each run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdfMeta {
+    pub pages: usize,
+    pub missing: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PdfIndex {
+    version: String,
+    entries: BTreeMap<String, PdfMeta>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -40,7 +56,15 @@ impl Cache {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| format!("无法创建缓存目录 {}: {e}", dir.display()))?;
         }
+        // A corrupt or foreign index is no index: every PDF is rendered again.
+        let pdf_meta = std::fs::read(dir.join("pdf").join("index.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<PdfIndex>(&b).ok())
+            .filter(|i| reuse && i.version == VERSION)
+            .map(|i| i.entries)
+            .unwrap_or_default();
         Ok(Cache {
+            pdf_meta: Mutex::new(pdf_meta),
             dir: dir.to_path_buf(),
             salt: blake3::hash(format!("{VERSION}|{limits:?}").as_bytes())
                 .to_hex()
@@ -110,26 +134,30 @@ impl Cache {
         }
     }
 
-    /// A rendered PDF for `key`, if a whole one is cached.
-    pub fn pdf(&self, key: &str) -> Option<Vec<u8>> {
+    /// A rendered PDF for `key` with its metadata, if a whole one is cached.
+    pub fn pdf(&self, key: &str) -> Option<(Vec<u8>, PdfMeta)> {
         if !self.reuse {
             return None;
         }
+        let meta = self.pdf_meta.lock().ok()?.get(key).cloned()?;
         let path = self.dir.join("pdf").join(format!("{key}.pdf"));
         let bytes = std::fs::read(&path).ok()?;
         if bytes.starts_with(b"%PDF") && bytes.trim_ascii_end().ends_with(b"%%EOF") {
             self.mark(&path);
             self.pdf_reused.fetch_add(1, Ordering::Relaxed);
-            Some(bytes)
+            Some((bytes, meta))
         } else {
             let _ = std::fs::remove_file(&path);
             None
         }
     }
 
-    pub fn put_pdf(&self, key: &str, bytes: &[u8]) {
+    pub fn put_pdf(&self, key: &str, bytes: &[u8], meta: PdfMeta) {
         self.pdf_rendered.fetch_add(1, Ordering::Relaxed);
         self.store(&self.dir.join("pdf").join(format!("{key}.pdf")), bytes);
+        if let Ok(mut m) = self.pdf_meta.lock() {
+            m.insert(key.to_string(), meta);
+        }
     }
 
     /// Remove the entries this run did not use (files gone, changed, or a new version).
@@ -143,6 +171,25 @@ impl Cache {
                     }
                 }
             }
+        }
+        // The index of the PDFs kept (written last: the loop above removed the old one).
+        let pdf = self.dir.join("pdf");
+        let entries: BTreeMap<String, PdfMeta> = self
+            .pdf_meta
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| used.contains(&pdf.join(format!("{k}.pdf"))))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let index = PdfIndex {
+            version: VERSION.to_string(),
+            entries,
+        };
+        if let Ok(bytes) = serde_json::to_vec(&index) {
+            self.store(&pdf.join("index.json"), &bytes);
         }
     }
 

@@ -248,4 +248,16 @@ fn names_are_safe_and_missing_glyphs_reported() {
         .find(|l| l.contains("pdf.missing_glyph"))
         .expect("missing glyph reported");
     assert!(line.contains("𪚥") && line.contains("𪚥字项目"), "{line}");
+    // A second run reuses every PDF without laying it out: the cache still knows the
+    // character was missing, and the issue list is the same.
+    let again = run_job(&input, &out, &[]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("生成 PDF 0 份"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("issues.csv")).unwrap(),
+        csv
+    );
 }

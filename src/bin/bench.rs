@@ -1,7 +1,7 @@
 //! Stage benchmark: the calamine floor and jixiao's ingest measured side by side in one
 //! process on the same files, then each later stage. Prints figures; asserts nothing.
 //!
-//!     cargo run --release --bin bench -- DIR [--pdf] [--jobs N]
+//!     cargo run --release --bin bench -- DIR [--pdf] [--jobs N] [--ingest-only]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,7 +35,7 @@ fn rss_mb() -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
-        eprintln!("usage: bench DIR [--pdf] [--jobs N]");
+        eprintln!("usage: bench DIR [--pdf] [--jobs N] [--ingest-only]");
         std::process::exit(1);
     };
     let jobs = args
@@ -80,6 +80,10 @@ fn main() {
         .sum();
     row("ingest (read→check)", ingest_secs, files.len(), "files");
     row("  = indicators", ingest_secs, indicators, "indicators");
+    if args.iter().any(|a| a == "--ingest-only") {
+        // For profiling the ingest on its own (perf record … bench DIR --ingest-only).
+        return;
+    }
 
     // The stages of ingest on their own.
     let t = Instant::now();

@@ -15,7 +15,7 @@ use printpdf::{
 use rayon::prelude::*;
 
 use crate::aggregate::{Aggregate, IssueRow, ProjectRow, UnitSummary};
-use crate::cache::Cache;
+use crate::cache::{Cache, PdfMeta};
 use crate::model::{FormKind, Issue};
 use layout::{assemble, Doc, Fonts, Furniture, PageBody, FALLBACK_ID, MAIN_ID};
 use report::{pack_pages, project_pages, section_title, Wording};
@@ -362,45 +362,73 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Cached bytes for `key`, or render them with `render` and cache them.
-    fn bytes(&self, key: &str, render: impl FnOnce() -> Vec<u8>) -> Vec<u8> {
-        if let Some(b) = self.cache.and_then(|c| c.pdf(key)) {
-            return b;
-        }
-        let b = render();
+    /// A cached PDF for `key` with what its bytes do not say.
+    fn cached(&self, key: &str) -> Option<(Vec<u8>, PdfMeta)> {
+        self.cache.and_then(|c| c.pdf(key))
+    }
+
+    fn store(&self, key: &str, bytes: &[u8], meta: PdfMeta) {
         if let Some(c) = self.cache {
-            c.put_pdf(key, &b);
+            c.put_pdf(key, bytes, meta);
         }
-        b
     }
 }
 
-/// One project's report: laid out, written, and its page bodies kept for the unit's pack.
-fn render_project(
-    ctx: &Ctx,
-    project: &str,
-    forms: &[&ProjectRow],
-    rel: PathBuf,
-) -> Result<(Vec<PageBody>, ReportFile, Option<IssueRow>), String> {
+/// A project's laid-out pages and the characters no font had.
+fn layout_project(ctx: &Ctx, forms: &[&ProjectRow]) -> (Vec<PageBody>, BTreeSet<char>) {
     let mut doc = Doc::new(ctx.fonts);
     project_pages(&mut doc, forms, ctx.wording);
-    let bodies = std::mem::take(&mut doc.pages);
+    (std::mem::take(&mut doc.pages), doc.missing)
+}
+
+/// A project's report within its unit: the cache key, and the page bodies when it was laid out
+/// (a unit's pack needs every report's pages only when the pack itself is rendered).
+struct Part<'a> {
+    title: String,
+    forms: &'a [&'a ProjectRow<'a>],
+    sources: Vec<PathBuf>,
+    key: String,
+    bodies: Option<Vec<PageBody>>,
+}
+
+/// One project's report: from the cache when its inputs are unchanged (no layout at all),
+/// else laid out, rendered and cached.
+fn render_project<'a>(
+    ctx: &Ctx,
+    project: &str,
+    forms: &'a [&'a ProjectRow<'a>],
+    rel: PathBuf,
+) -> Result<(Part<'a>, ReportFile, Option<IssueRow>), String> {
     let sources: Vec<PathBuf> = forms.iter().map(|p| p.file.to_path_buf()).collect();
     let title = forms
         .first()
         .map(|p| section_title(p.form(), ctx.wording))
         .unwrap_or_default();
-    let mut missing = doc.missing.clone();
-    let key = pdf_key(ctx.fonts, &title, &[], &bodies, ctx.wording, &sources);
-    let bytes = ctx.bytes(&key, || {
-        let furniture = Furniture {
-            header: &ctx.wording.office,
-            footer_left: vec![footer(ctx.wording, &ctx.date, &sources); bodies.len()],
-        };
-        let (pages, more_missing) = assemble(ctx.fonts, bodies.clone(), &furniture);
-        missing.extend(more_missing);
-        save_pdf(ctx.fonts, &title, pages, &[], ctx.timestamp)
+    let key = input_key(ctx, "report", &title, |w| {
+        for p in forms {
+            write!(w, "{p:?}")?;
+        }
+        Ok(())
     });
+    let (bytes, meta, bodies) = match ctx.cached(&key) {
+        Some((bytes, meta)) => (bytes, meta, None),
+        None => {
+            let (bodies, mut missing) = layout_project(ctx, forms);
+            let furniture = Furniture {
+                header: &ctx.wording.office,
+                footer_left: vec![footer(ctx.wording, &ctx.date, &sources); bodies.len()],
+            };
+            let (pages, more_missing) = assemble(ctx.fonts, bodies.clone(), &furniture);
+            missing.extend(more_missing);
+            let bytes = save_pdf(ctx.fonts, &title, pages, &[], ctx.timestamp);
+            let meta = PdfMeta {
+                pages: bodies.len(),
+                missing: missing.iter().collect(),
+            };
+            ctx.store(&key, &bytes, meta.clone());
+            (bytes, meta, Some(bodies))
+        }
+    };
     write_file(&ctx.out.join(&rel), &bytes)?;
     let first = forms[0];
     let file = ReportFile {
@@ -409,70 +437,89 @@ fn render_project(
         project: project.to_string(),
         kinds: forms.iter().map(|p| p.form().kind()).collect(),
         path: rel,
-        pages: bodies.len(),
-        sources,
+        pages: meta.pages,
+        sources: sources.clone(),
         hash: blake3::hash(&bytes).to_hex().to_string(),
     };
-    Ok((
+    let missing: BTreeSet<char> = meta.missing.chars().collect();
+    let issue = missing_issue(&missing, project, first, first.file);
+    let part = Part {
+        title: project.to_string(),
+        forms,
+        sources,
+        key,
         bodies,
-        file,
-        missing_issue(&missing, project, first, first.file),
-    ))
+    };
+    Ok((part, file, issue))
 }
 
-/// A unit's pack from its reports' page bodies. `forms` are the unit's counted forms.
+/// A unit's pack: cover, contents and every report of the unit. From the cache when none of
+/// its reports' inputs changed; else the reports not laid out yet are laid out now.
 fn render_pack(
     ctx: &Ctx,
     summary: &UnitSummary,
     forms: &[&ProjectRow],
     (code, name): &(Option<String>, String),
     dir: &str,
-    reports: &[(String, Vec<PageBody>, Vec<PathBuf>)],
+    parts: Vec<Part>,
 ) -> Result<ReportFile, String> {
     let year = forms
         .iter()
         .filter(|p| p.form().kind() == FormKind::SelfEval)
         .filter_map(|p| p.form().year.as_ref().map(|y| y.value))
         .max();
-    let titled: Vec<(String, Vec<PageBody>)> = reports
-        .iter()
-        .map(|(t, b, _)| (t.clone(), b.clone()))
-        .collect();
-    let (bodies, entries, _missing) = pack_pages(ctx.fonts, summary, year, &titled, ctx.wording);
     let title = format!("{}{}", code.as_deref().unwrap_or(""), name);
-    let n_pages = bodies.len();
-    let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
-    marks.extend(entries);
-    let mut all_sources: Vec<PathBuf> = reports
-        .iter()
-        .flat_map(|(_, _, s)| s.iter().cloned())
-        .collect();
+    let mut all_sources: Vec<PathBuf> = parts.iter().flat_map(|p| p.sources.clone()).collect();
     all_sources.sort();
     all_sources.dedup();
-    let key = pdf_key(
-        ctx.fonts,
-        &title,
-        &marks,
-        &bodies,
-        ctx.wording,
-        &all_sources,
-    );
-    let bytes = ctx.bytes(&key, || {
-        let front = bodies.len() - reports.iter().map(|(_, b, _)| b.len()).sum::<usize>();
-        let mut footers = vec![footer(ctx.wording, &ctx.date, &[]); front];
-        for (_, b, sources) in reports {
-            footers.extend(std::iter::repeat_n(
-                footer(ctx.wording, &ctx.date, sources),
-                b.len(),
-            ));
+    let key = input_key(ctx, "pack", &title, |w| {
+        write!(w, "{summary:?}{year:?}")?;
+        for p in &parts {
+            write!(w, "{}|{}|", p.title, p.key)?;
         }
-        let furniture = Furniture {
-            header: &ctx.wording.office,
-            footer_left: footers,
-        };
-        let (pages, _) = assemble(ctx.fonts, bodies, &furniture);
-        save_pdf(ctx.fonts, &title, pages, &marks, ctx.timestamp)
+        Ok(())
     });
+    let (bytes, meta) = match ctx.cached(&key) {
+        Some(hit) => hit,
+        None => {
+            let titled: Vec<(String, Vec<PageBody>, Vec<PathBuf>)> = parts
+                .into_iter()
+                .map(|p| {
+                    let bodies = p.bodies.unwrap_or_else(|| layout_project(ctx, p.forms).0);
+                    (p.title, bodies, p.sources)
+                })
+                .collect();
+            let for_pack: Vec<(String, Vec<PageBody>)> = titled
+                .iter()
+                .map(|(t, b, _)| (t.clone(), b.clone()))
+                .collect();
+            let (bodies, entries, _missing) =
+                pack_pages(ctx.fonts, summary, year, &for_pack, ctx.wording);
+            let mut marks = vec![("封面".to_string(), 1), ("目录".to_string(), 2)];
+            marks.extend(entries);
+            let front = bodies.len() - titled.iter().map(|(_, b, _)| b.len()).sum::<usize>();
+            let mut footers = vec![footer(ctx.wording, &ctx.date, &[]); front];
+            for (_, b, sources) in &titled {
+                footers.extend(std::iter::repeat_n(
+                    footer(ctx.wording, &ctx.date, sources),
+                    b.len(),
+                ));
+            }
+            let furniture = Furniture {
+                header: &ctx.wording.office,
+                footer_left: footers,
+            };
+            let n_pages = bodies.len();
+            let (pages, _) = assemble(ctx.fonts, bodies, &furniture);
+            let bytes = save_pdf(ctx.fonts, &title, pages, &marks, ctx.timestamp);
+            let meta = PdfMeta {
+                pages: n_pages,
+                missing: String::new(),
+            };
+            ctx.store(&key, &bytes, meta.clone());
+            (bytes, meta)
+        }
+    };
     let rel = PathBuf::from("packs").join(format!("{dir}.pdf"));
     write_file(&ctx.out.join(&rel), &bytes)?;
     Ok(ReportFile {
@@ -481,7 +528,7 @@ fn render_pack(
         project: "（单位评价材料）".to_string(),
         kinds: Vec::new(),
         path: rel,
-        pages: n_pages,
+        pages: meta.pages,
         sources: all_sources,
         hash: blake3::hash(&bytes).to_hex().to_string(),
     })
@@ -574,15 +621,15 @@ fn render(
             let mut issues = Vec::new();
             for ((project, forms), name) in projects.iter().zip(unique_names(&titles)) {
                 let rel = PathBuf::from("reports").join(dir).join(name);
-                let (bodies, file, issue) = render_project(&ctx, project, forms, rel)?;
-                parts.push((project.clone(), bodies, file.sources.clone()));
+                let (part, file, issue) = render_project(&ctx, project, forms, rel)?;
+                parts.push(part);
                 files.push(file);
                 issues.extend(issue);
             }
             let pack = if packs {
                 let forms: Vec<&ProjectRow> = projects.values().flatten().copied().collect();
                 let summary = summaries.get(key).copied().cloned().unwrap_or_default();
-                Some(render_pack(&ctx, &summary, &forms, key, dir, &parts)?)
+                Some(render_pack(&ctx, &summary, &forms, key, dir, parts)?)
             } else {
                 None
             };
@@ -599,31 +646,27 @@ fn render(
     Ok(outcome)
 }
 
-/// What a PDF's bytes depend on, except the generation date: version, fonts, title, outline,
-/// the laid-out pages, the wording and the sources. An unchanged report keeps the date it was
-/// first generated on; with SOURCE_DATE_EPOCH set, cached and full runs are byte-identical.
-fn pdf_key(
-    fonts: &Fonts,
+/// What a PDF's bytes depend on, except the generation date: the version (layout code), the
+/// fonts, the wording, the kind and title, and the data drawn (`data` writes it: the forms
+/// with their scores and issues, or a pack's summary and its reports' keys). Keyed by inputs,
+/// an unchanged report is reused without being laid out; it keeps the date it was first
+/// generated on, so with SOURCE_DATE_EPOCH set cached and full runs are byte-identical.
+fn input_key(
+    ctx: &Ctx,
+    kind: &str,
     title: &str,
-    marks: &[(String, usize)],
-    bodies: &[PageBody],
-    w: &Wording,
-    sources: &[PathBuf],
+    data: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> String {
-    use std::io::Write;
     let mut h = blake3::Hasher::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(fonts.key.as_bytes());
-    h.update(title.as_bytes());
-    h.update(format!("{marks:?}{w:?}{sources:?}").as_bytes());
-    // The ops stream into the hash as JSON (no intermediate string; far cheaper than Debug).
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut h);
-    for b in bodies {
-        // Writing into a hasher cannot fail.
-        let _ = serde_json::to_writer(&mut w, &b.ops);
-        let _ = w.write_all(b"\n");
+    h.update(ctx.fonts.key.as_bytes());
+    h.update(format!("{:?}|{kind}|{title}|", ctx.wording).as_bytes());
+    {
+        // Streamed into the hash: no intermediate string. Writing into a hasher cannot fail.
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut h);
+        let _ = data(&mut w);
+        let _ = std::io::Write::flush(&mut w);
     }
-    drop(w);
     h.finalize().to_hex().to_string()
 }
 
