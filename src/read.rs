@@ -7,7 +7,7 @@
 //! some hostile files (a huge `uniqueCount` is reserved up front; calamine issue #684) and an
 //! abort cannot be caught. The parse itself runs under `catch_unwind` for the panics that can.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -249,14 +249,19 @@ fn io_error(e: &std::io::Error) -> ReadError {
 pub fn read_bytes(bytes: Vec<u8>, limits: &Limits) -> Result<Workbook, ReadError> {
     let format = detect(&bytes)?;
     let mut bytes = bytes;
+    let mut merges = None;
     if matches!(format, Format::Xlsx | Format::Xlsb | Format::Ods) {
-        bytes = guard_zip(&bytes, format, limits)?;
+        let guarded = guard_zip(&bytes, format, limits)?;
+        bytes = guarded.stored;
+        merges = guarded.merges;
     }
     if format == Format::Xls {
         guard_xls(&bytes, limits)?;
     }
     let limits = limits.clone();
-    match catch_unwind(AssertUnwindSafe(move || parse(bytes, format, &limits))) {
+    match catch_unwind(AssertUnwindSafe(move || {
+        parse(bytes, format, &limits, merges.as_ref())
+    })) {
         Ok(result) => result,
         Err(_) => Err(err(
             "read.corrupt",
@@ -336,10 +341,19 @@ fn contains_utf16(bytes: &[u8], needle: &str) -> bool {
 }
 
 /// Inspect a zip container before any XML parser sees it.
-/// Check a zip-based workbook against the limits, inflating every part once under them, and
-/// return the same workbook re-packed with its parts stored (uncompressed). calamine then reads
-/// only bytes that were measured here, and does not inflate them a second time.
-fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Vec<u8>, ReadError> {
+/// What the guard pass gives the parse.
+struct Guarded {
+    /// The workbook re-packed with its parts stored (uncompressed): calamine reads only bytes
+    /// measured here, and does not inflate them a second time.
+    stored: Vec<u8>,
+    /// xlsx: each sheet's merged ranges by sheet name, read while the part was inflated here,
+    /// so calamine need not parse every sheet a second time for them. None when the sheet
+    /// names could not be tied to their parts (calamine is asked instead).
+    merges: Option<HashMap<String, Vec<Dimensions>>>,
+}
+
+/// Check a zip-based workbook against the limits, inflating every part once under them.
+fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, ReadError> {
     use std::io::Write as _;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
     let mut stored = Some(zip::ZipWriter::new(Cursor::new(Vec::with_capacity(
@@ -348,6 +362,8 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Vec<u8>, R
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(false);
+    let mut part_merges: HashMap<String, Vec<Dimensions>> = HashMap::new();
+    let (mut workbook_xml, mut workbook_rels) = (None, None);
     if zip.len() > limits.max_zip_entries {
         return Err(err(
             "read.too_many_parts",
@@ -397,6 +413,15 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Vec<u8>, R
                 || (real > 1 << 20 && real / compressed > limits.max_ratio)
             {
                 return Err(bomb(&name));
+            }
+        }
+        if format == Format::Xlsx {
+            if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
+                part_merges.insert(name.clone(), merge_cells(&data));
+            } else if name == "xl/workbook.xml" {
+                workbook_xml = Some(data.clone());
+            } else if name == "xl/_rels/workbook.xml.rels" {
+                workbook_rels = Some(data.clone());
             }
         }
         let head = &data[..data.len().min(4096)];
@@ -458,10 +483,111 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Vec<u8>, R
             ));
         }
     }
-    Ok(stored
-        .and_then(|w| w.finish().ok())
-        .map(|c| c.into_inner())
-        .unwrap_or_else(|| bytes.to_vec()))
+    let merges = match (workbook_xml, workbook_rels) {
+        (Some(wb), Some(rels)) => sheet_parts(&wb, &rels).map(|parts| {
+            parts
+                .into_iter()
+                .filter_map(|(sheet, part)| Some((sheet, part_merges.remove(&part)?)))
+                .collect()
+        }),
+        _ => None,
+    };
+    Ok(Guarded {
+        stored: stored
+            .and_then(|w| w.finish().ok())
+            .map(|c| c.into_inner())
+            .unwrap_or_else(|| bytes.to_vec()),
+        merges,
+    })
+}
+
+/// The `<mergeCell ref="A1:B2"/>` ranges of a worksheet part (they follow the cells, in
+/// `<mergeCells>`; only that tail is parsed).
+fn merge_cells(sheet: &[u8]) -> Vec<Dimensions> {
+    use quick_xml::events::Event;
+    let Some(at) = memchr::memmem::rfind(sheet, b"<mergeCells") else {
+        return Vec::new();
+    };
+    let Ok(tail) = std::str::from_utf8(&sheet[at..]) else {
+        return Vec::new();
+    };
+    let mut xml = quick_xml::Reader::from_str(tail);
+    let mut out = Vec::new();
+    loop {
+        match xml.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == "mergeCell" => {
+                let range = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.as_ref() == "ref")
+                    .and_then(|a| {
+                        let (from, to) = a.value.split_once(':')?;
+                        let (r0, c0) = parse_a1(from)?;
+                        let (r1, c1) = parse_a1(to)?;
+                        Some(Dimensions::new(
+                            (u32::try_from(r0).ok()?, u32::try_from(c0).ok()?),
+                            (u32::try_from(r1).ok()?, u32::try_from(c1).ok()?),
+                        ))
+                    });
+                out.extend(range);
+            }
+            Ok(Event::End(e)) if e.local_name().as_ref() == "mergeCells" => break,
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// (sheet name, zip part) of every sheet, from xl/workbook.xml and its relationships.
+fn sheet_parts(workbook: &[u8], rels: &[u8]) -> Option<Vec<(String, String)>> {
+    use quick_xml::events::Event;
+    let elements = |xml: &[u8], tag: &str, keys: [&str; 2]| -> Option<Vec<[String; 2]>> {
+        let mut r = quick_xml::Reader::from_str(std::str::from_utf8(xml).ok()?);
+        let mut out = Vec::new();
+        loop {
+            match r.read_event().ok()? {
+                Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == tag => {
+                    let mut found: [Option<String>; 2] = [None, None];
+                    for a in e.attributes().flatten() {
+                        for (slot, key) in found.iter_mut().zip(keys) {
+                            // `r:id` matches "id" by local name; "Id" and "name" exactly.
+                            if a.key.as_ref() == key
+                                || (key == "id" && a.key.local_name().as_ref() == "id")
+                            {
+                                *slot = Some(
+                                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                        .ok()?
+                                        .to_string(),
+                                );
+                            }
+                        }
+                    }
+                    let [Some(a), Some(b)] = found else {
+                        return None;
+                    };
+                    out.push([a, b]);
+                }
+                Event::Eof => return Some(out),
+                _ => {}
+            }
+        }
+    };
+    let sheets = elements(workbook, "sheet", ["name", "id"])?;
+    let targets: HashMap<String, String> = elements(rels, "Relationship", ["Id", "Target"])?
+        .into_iter()
+        .map(|[id, target]| {
+            let part = match target.strip_prefix('/') {
+                Some(abs) => abs.to_string(),
+                None => format!("xl/{target}"),
+            };
+            (id, part)
+        })
+        .collect();
+    sheets
+        .into_iter()
+        .map(|[name, id]| Some((name, targets.get(&id)?.clone())))
+        .collect()
 }
 
 /// The largest dense range calamine would build for a sheet of an .ods content.xml:
@@ -737,7 +863,12 @@ macro_rules! streamed_sheets {
 
 // calamine reports no merges for xlsb and ods: there a blank 一级/二级 cell simply stays blank
 // and the form reader takes it as "same as above", as it does in every format.
-fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, ReadError> {
+fn parse(
+    bytes: Vec<u8>,
+    format: Format,
+    limits: &Limits,
+    known_merges: Option<&HashMap<String, Vec<Dimensions>>>,
+) -> Result<Workbook, ReadError> {
     let cursor = Cursor::new(bytes);
     let sheets = match format {
         Format::Xlsx => {
@@ -745,9 +876,12 @@ fn parse(bytes: Vec<u8>, format: Format, limits: &Limits) -> Result<Workbook, Re
                 calamine::XlsxError::Password => encrypted(),
                 other => corrupt(&other.to_string()),
             })?;
-            streamed_sheets!(wb, limits, |wb: &mut Xlsx<_>, name: &str| wb
-                .merge_cells_by_sheet_name(name)
-                .unwrap_or_default())
+            streamed_sheets!(wb, limits, |wb: &mut Xlsx<_>, name: &str| {
+                match known_merges.and_then(|m| m.get(name)) {
+                    Some(m) => m.clone(),
+                    None => wb.merge_cells_by_sheet_name(name).unwrap_or_default(),
+                }
+            })
         }
         Format::Xlsb => {
             let mut wb = Xlsb::new(cursor).map_err(|e| match e {
@@ -924,6 +1058,44 @@ mod tests {
         assert_eq!(c.number, Some(Decimal::new(2154576, 1)));
         assert_eq!(convert(&Data::Float(185.0)).unwrap().text, "185");
         assert_eq!(convert(&Data::String("  ".into())), None);
+    }
+
+    #[test]
+    fn merges_from_the_guard_pass_are_calamines() {
+        let forms = crate::samples::seed_targets();
+        for (stacked, shift) in [(false, false), (true, true)] {
+            let bytes = crate::samples::xlsx_bytes(&forms, stacked, shift).unwrap();
+            let guarded = guard_zip(&bytes, Format::Xlsx, &Limits::default()).unwrap();
+            let ours = guarded.merges.expect("sheet names tied to their parts");
+            let mut wb = Xlsx::new(Cursor::new(bytes)).unwrap();
+            let names = wb.sheet_names();
+            assert_eq!(ours.len(), names.len());
+            let mut total = 0;
+            for name in names {
+                let theirs = wb.merge_cells_by_sheet_name(&name).unwrap();
+                assert_eq!(ours[&name], theirs, "{name}");
+                total += theirs.len();
+            }
+            assert!(total > 10, "the samples merge cells ({total})");
+        }
+        // Relative and absolute targets, an escaped sheet name, r:id by local name.
+        let wb = br#"<workbook xmlns:r="x"><sheets><sheet name="A&amp;B" sheetId="1" r:id="rId1"/><sheet name="C" sheetId="2" r:id="rId2"/></sheets></workbook>"#;
+        let rels = br#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Target="/xl/worksheets/s2.xml"/></Relationships>"#;
+        assert_eq!(
+            sheet_parts(wb, rels).unwrap(),
+            vec![
+                ("A&B".to_string(), "xl/worksheets/sheet1.xml".to_string()),
+                ("C".to_string(), "xl/worksheets/s2.xml".to_string())
+            ]
+        );
+        let sheet = br#"<worksheet><sheetData/><mergeCells count="2"><mergeCell ref='A1:C1'/><mergeCell ref="B2:B4"></mergeCell></mergeCells></worksheet>"#;
+        assert_eq!(
+            merge_cells(sheet),
+            vec![
+                Dimensions::new((0, 0), (0, 2)),
+                Dimensions::new((1, 1), (3, 1))
+            ]
+        );
     }
 
     #[test]
