@@ -12,11 +12,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::aggregate::{aggregate, load_unit_directory};
-use crate::output::workbook::{write_workbook, RunInfo};
+use crate::output::workbook::{start_workbook, RunInfo};
 use crate::process::FileResult;
 use crate::read::Limits;
 use crate::rules::Rules;
 use crate::scan::scan;
+use rust_xlsxwriter::XlsxError;
 
 /// The options of `jixiao run` (the command line parses straight into this).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -324,25 +325,62 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     let ts = timestamp(opts.timestamp);
     stage_done("汇总", started);
 
-    // PDFs first: characters the font lacks become issues in the workbook and CSV.
-    let mut pdf_note = String::new();
-    if !opts.no_pdf {
+    let info = RunInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        timestamp: ts,
+        rules: opts
+            .rules
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "内置国家规则（templates/rules.toml）".to_string()),
+        inputs: opts
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+    };
+    let xlsx_error = |e: XlsxError| format!("无法写入 consolidated.xlsx: {e}");
+
+    // The PDFs render while consolidated.xlsx's big sheets are written on another thread;
+    // characters the font lacks become issues, so the workbook is finished after the PDFs.
+    let fonts = if opts.no_pdf {
+        None
+    } else {
         let read = |p: &PathBuf| {
             std::fs::read(p).map_err(|e| format!("无法读取字体 {}: {e}", p.display()))
         };
         let main = opts.font.as_ref().map(read).transpose()?;
         let fallback = opts.fallback_font.as_ref().map(read).transpose()?;
-        let fonts = crate::output::pdf::layout::Fonts::parse(
+        Some(crate::output::pdf::layout::Fonts::parse(
             main.as_deref().unwrap_or(crate::output::pdf::DEFAULT_FONT),
             fallback.as_deref(),
-        )?;
-        let wording = match &opts.report {
-            Some(p) => crate::output::pdf::report::Wording::load(p)?,
-            None => crate::output::pdf::report::Wording::default_wording(),
-        };
-        let pdfs = pool(opts.jobs)?.install(|| {
-            crate::output::pdf::render_all(&agg, &stage, &fonts, &wording, ts, Some(&cache))
-        })?;
+        )?)
+    };
+    let wording = match (&opts.report, &fonts) {
+        (_, None) => None,
+        (Some(p), Some(_)) => Some(crate::output::pdf::report::Wording::load(p)?),
+        (None, Some(_)) => Some(crate::output::pdf::report::Wording::default_wording()),
+    };
+    let pool = pool(opts.jobs)?;
+    let (draft, pdfs) = std::thread::scope(|scope| {
+        let draft = scope.spawn(|| start_workbook(&agg, &info));
+        let pdfs = fonts
+            .as_ref()
+            .zip(wording.as_ref())
+            .map(|(fonts, wording)| {
+                pool.install(|| {
+                    crate::output::pdf::render_all(&agg, &stage, fonts, wording, ts, Some(&cache))
+                })
+            });
+        let draft = draft
+            .join()
+            .unwrap_or_else(|_| Err(XlsxError::ParameterError("内部错误".to_string())));
+        (draft, pdfs)
+    });
+    let draft = draft.map_err(xlsx_error)?;
+    let mut pdf_note = String::new();
+    if let Some(pdfs) = pdfs {
+        let pdfs = pdfs?;
         let mut manifest: Vec<_> = pdfs.reports.clone();
         manifest.extend(pdfs.packs.iter().cloned());
         let mut f = std::io::BufWriter::new(
@@ -365,23 +403,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         agg.issues.extend(pdfs.issues);
         stage_done("PDF 报告", started);
     }
-
-    let info = RunInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        timestamp: ts,
-        rules: opts
-            .rules
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "内置国家规则（templates/rules.toml）".to_string()),
-        inputs: opts
-            .inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-    };
-    write_workbook(&stage.join("consolidated.xlsx"), &agg, &info)
-        .map_err(|e| format!("无法写入 consolidated.xlsx: {e}"))?;
+    draft
+        .finish(&stage.join("consolidated.xlsx"), &agg, &info)
+        .map_err(xlsx_error)?;
     stage_done("consolidated.xlsx", started);
     let summary = crate::output::json::summary_json(&agg);
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;

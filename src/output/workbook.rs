@@ -293,6 +293,19 @@ fn kind_label(k: FormKind) -> &'static str {
 
 /// Write consolidated.xlsx to `path`.
 pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<(), XlsxError> {
+    start_workbook(agg, info)?.finish(path, agg, info)
+}
+
+/// consolidated.xlsx in two halves, so its big sheets are written while the PDFs render:
+/// `start_workbook` writes 项目汇总 and 指标明细 (nothing rendering adds appears there);
+/// `finish` fills 单位汇总 (its 合计 counts every issue, the PDFs' too), writes 问题清单,
+/// 图表 and 运行信息, and saves.
+pub struct WorkbookDraft {
+    wb: Workbook,
+    st: Styles,
+}
+
+pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, XlsxError> {
     let st = Styles::new();
     let mut wb = Workbook::new();
     // zlib level 2 (rust_xlsxwriter's default is 6): a million-row 指标明细 was a third of
@@ -306,32 +319,8 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
             .set_creation_datetime(&created),
     );
 
-    // 单位汇总: units grouped by 主管部门 with subtotals, then 合计.
-    {
-        let ws = wb.add_worksheet();
-        ws.set_name("单位汇总")?;
-        let mut t = Table::new(ws, UNIT_HEADERS, &st)?;
-        let mut current: Option<&str> = None;
-        for u in &agg.units {
-            if !agg.departments.is_empty() && u.department.as_deref() != current {
-                if let Some(d) = current.and_then(|c| agg.departments.iter().find(|x| x.name == c))
-                {
-                    let mut sub = d.clone();
-                    sub.name = format!("{}小计", d.name);
-                    unit_row(&mut t, &sub, true, &st)?;
-                }
-                current = u.department.as_deref();
-            }
-            unit_row(&mut t, u, false, &st)?;
-        }
-        if let Some(d) = current.and_then(|c| agg.departments.iter().find(|x| x.name == c)) {
-            let mut sub = d.clone();
-            sub.name = format!("{}小计", d.name);
-            unit_row(&mut t, &sub, true, &st)?;
-        }
-        unit_row(&mut t, &agg.total, true, &st)?;
-        t.finish("单位汇总", &[("=$V2>0", &st.error_fill)])?;
-    }
+    // 单位汇总 comes first in the workbook; it is filled by `finish`.
+    wb.add_worksheet().set_name("单位汇总")?;
 
     // 项目汇总: one row per form (50,000 in a province), constant memory after a measuring pass.
     {
@@ -522,34 +511,68 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
         )?;
     }
 
-    // 问题清单: the same columns as issues.csv; constant memory after a measuring pass.
-    {
-        let rows = |t: &mut Table| -> Result<(), XlsxError> {
-            for row in &agg.issues {
-                for (c, v) in issue_fields(row).iter().enumerate() {
-                    t.text(c as u16, v, &st.text)?;
-                }
-                t.next();
-            }
-            Ok(())
-        };
-        let mut m = Table::measure(ISSUE_HEADERS);
-        rows(&mut m)?;
-        let ws = wb.add_worksheet_with_constant_memory()?;
-        ws.set_name("问题清单")?;
-        let mut t = Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?;
-        rows(&mut t)?;
-        let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
-        let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
-        t.finish(
-            "问题清单",
-            &[(&error, &st.error_fill), (&warning, &st.warn_fill)],
-        )?;
-    }
+    Ok(WorkbookDraft { wb, st })
+}
 
-    charts(&mut wb, agg, &st)?;
-    run_info(&mut wb, agg, info, &st)?;
-    wb.save(path)
+impl WorkbookDraft {
+    pub fn finish(self, path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<(), XlsxError> {
+        let WorkbookDraft { mut wb, st } = self;
+        // 单位汇总: units grouped by 主管部门 with subtotals, then 合计.
+        {
+            let ws = wb.worksheet_from_name("单位汇总")?;
+            let mut t = Table::new(ws, UNIT_HEADERS, &st)?;
+            let mut current: Option<&str> = None;
+            for u in &agg.units {
+                if !agg.departments.is_empty() && u.department.as_deref() != current {
+                    if let Some(d) =
+                        current.and_then(|c| agg.departments.iter().find(|x| x.name == c))
+                    {
+                        let mut sub = d.clone();
+                        sub.name = format!("{}小计", d.name);
+                        unit_row(&mut t, &sub, true, &st)?;
+                    }
+                    current = u.department.as_deref();
+                }
+                unit_row(&mut t, u, false, &st)?;
+            }
+            if let Some(d) = current.and_then(|c| agg.departments.iter().find(|x| x.name == c)) {
+                let mut sub = d.clone();
+                sub.name = format!("{}小计", d.name);
+                unit_row(&mut t, &sub, true, &st)?;
+            }
+            unit_row(&mut t, &agg.total, true, &st)?;
+            t.finish("单位汇总", &[("=$V2>0", &st.error_fill)])?;
+        }
+
+        // 问题清单: the same columns as issues.csv; constant memory after a measuring pass.
+        {
+            let rows = |t: &mut Table| -> Result<(), XlsxError> {
+                for row in &agg.issues {
+                    for (c, v) in issue_fields(row).iter().enumerate() {
+                        t.text(c as u16, v, &st.text)?;
+                    }
+                    t.next();
+                }
+                Ok(())
+            };
+            let mut m = Table::measure(ISSUE_HEADERS);
+            rows(&mut m)?;
+            let ws = wb.add_worksheet_with_constant_memory()?;
+            ws.set_name("问题清单")?;
+            let mut t = Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?;
+            rows(&mut t)?;
+            let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
+            let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
+            t.finish(
+                "问题清单",
+                &[(&error, &st.error_fill), (&warning, &st.warn_fill)],
+            )?;
+        }
+
+        charts(&mut wb, agg, &st)?;
+        run_info(&mut wb, agg, info, &st)?;
+        wb.save(path)
+    }
 }
 
 /// 图表: budget and execution by unit, grade distribution, attainment by 一级指标.
