@@ -369,7 +369,15 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             .zip(wording.as_ref())
             .map(|(fonts, wording)| {
                 pool.install(|| {
-                    crate::output::pdf::render_all(&agg, &stage, fonts, wording, ts, Some(&cache))
+                    crate::output::pdf::render_all(
+                        &agg,
+                        &stage,
+                        fonts,
+                        wording,
+                        ts,
+                        Some(&cache),
+                        true,
+                    )
                 })
             });
         let draft = draft

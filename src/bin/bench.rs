@@ -144,15 +144,17 @@ fn main() {
                 .expect("font");
         let wording = jixiao::output::pdf::report::Wording::default_wording();
         let t = Instant::now();
-        let reports = jixiao::output::pdf::render_reports(&agg, out.path(), &fonts, &wording, 0)
-            .expect("pdf");
+        let reports =
+            jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None, false)
+                .expect("pdf");
         let secs = t.elapsed().as_secs_f64();
         let pages: usize = reports.reports.iter().map(|r| r.pages).sum();
         row("pdf reports only", secs, reports.reports.len(), "reports");
         row("  = pages", secs, pages, "pages");
         let t = Instant::now();
-        let pdfs = jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None)
-            .expect("pdf");
+        let pdfs =
+            jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None, true)
+                .expect("pdf");
         row(
             "pdf reports + packs",
             t.elapsed().as_secs_f64(),

@@ -373,6 +373,20 @@ impl Cell {
     }
 }
 
+/// A rectangle with its lower-left corner at (x, y).
+fn rect(x: f32, y: f32, w: f32, h: f32, mode: PaintMode) -> Op {
+    Op::DrawRectangle {
+        rectangle: Rect {
+            x: Pt(x),
+            y: Pt(y),
+            width: Pt(w),
+            height: Pt(h),
+            mode: Some(mode),
+            winding_order: None,
+        },
+    }
+}
+
 /// One page's body, before page numbers are known.
 #[derive(Debug, Clone, Default)]
 pub struct PageBody {
@@ -595,31 +609,13 @@ impl<'f> Doc<'f> {
     pub fn fill_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Color) {
         let page = self.page();
         page.fill(&color);
-        page.ops.push(Op::DrawRectangle {
-            rectangle: Rect {
-                x: Pt(x),
-                y: Pt(y),
-                width: Pt(w),
-                height: Pt(h),
-                mode: Some(PaintMode::Fill),
-                winding_order: None,
-            },
-        });
+        page.ops.push(rect(x, y, w, h, PaintMode::Fill));
     }
 
     pub fn stroke_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Color) {
         let page = self.page();
         page.stroke(&color, 0.6);
-        page.ops.push(Op::DrawRectangle {
-            rectangle: Rect {
-                x: Pt(x),
-                y: Pt(y),
-                width: Pt(w),
-                height: Pt(h),
-                mode: Some(PaintMode::Stroke),
-                winding_order: None,
-            },
-        });
+        page.ops.push(rect(x, y, w, h, PaintMode::Stroke));
     }
 
     /// A bordered table. Cells wrap; a row that does not fit moves to the next page, a row

@@ -534,32 +534,11 @@ fn render_pack(
     })
 }
 
-/// Render every project report and every unit pack under `out`. Units are rendered in
-/// parallel, each one whole (its reports, then its pack) before its pages are dropped, so
-/// memory holds a few units' pages, not the province's.
+/// Render every project report and, with `packs`, every unit pack under `out` (the benchmark
+/// measures reports alone without them). Units are rendered in parallel, each one whole (its
+/// reports, then its pack) before its pages are dropped, so memory holds a few units' pages,
+/// not the province's.
 pub fn render_all(
-    agg: &Aggregate,
-    out: &Path,
-    fonts: &Fonts,
-    wording: &Wording,
-    timestamp: i64,
-    cache: Option<&Cache>,
-) -> Result<PdfOutcome, String> {
-    render(agg, out, fonts, wording, timestamp, cache, true)
-}
-
-/// Only the project reports, no packs (the benchmark measures reports per second with it).
-pub fn render_reports(
-    agg: &Aggregate,
-    out: &Path,
-    fonts: &Fonts,
-    wording: &Wording,
-    timestamp: i64,
-) -> Result<PdfOutcome, String> {
-    render(agg, out, fonts, wording, timestamp, None, false)
-}
-
-fn render(
     agg: &Aggregate,
     out: &Path,
     fonts: &Fonts,
