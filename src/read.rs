@@ -37,6 +37,9 @@ pub struct Limits {
     /// calamine builds a dense range, so this bounds its memory (32 bytes a cell).
     pub max_ods_cells: u64,
     pub max_sheets: usize,
+    /// Uncompressed bytes up to which the guard keeps a workbook's parts to hand calamine
+    /// (forms are a few hundred KB; the limits allow 512 MB, which must not be held at once).
+    pub keep_parts_bytes: u64,
 }
 
 impl Default for Limits {
@@ -52,6 +55,7 @@ impl Default for Limits {
             max_cells: 2_000_000,
             max_ods_cells: 4_000_000,
             max_sheets: 1_000,
+            keep_parts_bytes: 32 << 20,
         }
     }
 }
@@ -405,9 +409,21 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
                 Ok(n) => n,
                 Err(_) => return Err(truncated_zip()),
             };
-            data.extend_from_slice(&buf[..n]);
             real += n as u64;
             total += n as u64;
+            // Parts are kept (to re-pack and to read merges from) only while the workbook is
+            // form-sized; a larger one goes to calamine as it came, read part by part.
+            if total > limits.keep_parts_bytes && stored.is_some() {
+                stored = None;
+                data.truncate(4096);
+                data.shrink_to_fit();
+            }
+            let room = if stored.is_some() {
+                n
+            } else {
+                n.min(4096usize.saturating_sub(data.len()))
+            };
+            data.extend_from_slice(&buf[..room]);
             if real > limits.max_entry_bytes
                 || total > limits.max_total_bytes
                 || (real > 1 << 20 && real / compressed > limits.max_ratio)
@@ -415,7 +431,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
                 return Err(bomb(&name));
             }
         }
-        if format == Format::Xlsx {
+        if format == Format::Xlsx && stored.is_some() {
             if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
                 part_merges.insert(name.clone(), merge_cells(&data));
             } else if name == "xl/workbook.xml" {
@@ -1095,6 +1111,25 @@ mod tests {
                 Dimensions::new((0, 0), (0, 2)),
                 Dimensions::new((1, 1), (3, 1))
             ]
+        );
+    }
+
+    #[test]
+    fn a_large_workbook_goes_to_calamine_as_it_came() {
+        let forms = crate::samples::seed_targets();
+        let bytes = crate::samples::xlsx_bytes(&forms, true, false).unwrap();
+        let small = Limits {
+            keep_parts_bytes: 1000,
+            ..Limits::default()
+        };
+        let guarded = guard_zip(&bytes, Format::Xlsx, &small).unwrap();
+        assert_eq!(guarded.stored, bytes, "not re-packed");
+        let kept = guard_zip(&bytes, Format::Xlsx, &Limits::default()).unwrap();
+        assert_ne!(kept.stored, bytes, "re-packed, stored");
+        // Either way the same grids come out.
+        assert_eq!(
+            read_bytes(bytes.clone(), &small).unwrap(),
+            read_bytes(bytes, &Limits::default()).unwrap()
         );
     }
 
