@@ -60,6 +60,9 @@ impl Subsetter {
             bytes.get(o..o + l)
         };
         let num_glyphs = u16_at(table(b"maxp")?, 4)? as usize;
+        if num_glyphs == 0 {
+            return None; // not even .notdef
+        }
         let long_loca = u16_at(table(b"head")?, 50)? == 1;
         let loca_table = table(b"loca")?;
         let glyf_len = table(b"glyf")?.len() as u32;
