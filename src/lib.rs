@@ -18,6 +18,3 @@ pub mod samples;
 pub mod scan;
 pub mod score;
 pub mod synth;
-
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

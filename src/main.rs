@@ -7,6 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// mimalloc: glibc malloc fragmented under two threads of many small, short-lived cells (RSS far
+// above what was live) and was a tenth of the CPU time. Set in the binaries (the `bench` binary
+// gets it through its `floor` module, so floor and ingest are measured with the same allocator),
+// not in the library: tests and fuzz targets keep the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use jixiao::model::{FormKind, Issue, Severity};
 use jixiao::process::{process_file, FileResult};
 use jixiao::read::Limits;
