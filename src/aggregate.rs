@@ -200,6 +200,18 @@ pub struct Aggregate<'a> {
     pub files: FileCounts,
 }
 
+impl Aggregate<'_> {
+    /// The forms that count (duplicates superseded by another submission do not).
+    pub fn counted(&self) -> impl Iterator<Item = &ProjectRow<'_>> {
+        self.projects.iter().filter(|p| p.counted())
+    }
+
+    /// Indicators of the forms that count.
+    pub fn counted_indicators(&self) -> usize {
+        self.counted().map(|p| p.indicators).sum()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueRow {
     pub issue: Issue,

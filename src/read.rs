@@ -360,8 +360,12 @@ struct Guarded {
 fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, ReadError> {
     use std::io::Write as _;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+    let capacity = bytes
+        .len()
+        .saturating_mul(4)
+        .min(limits.keep_parts_bytes as usize);
     let mut stored = Some(zip::ZipWriter::new(Cursor::new(Vec::with_capacity(
-        bytes.len() * 4,
+        capacity,
     ))));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
@@ -395,9 +399,8 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
         {
             return Err(bomb(&name));
         }
-        // Real size: decompress and count, never trusting the header; keep the head of the
-        // parts whose root attributes we check.
-        // The head of every XML part: DTDs are refused outright (entity expansion), and the
+        // Real size: decompress and count, never trusting the header. Of every XML part at
+        // least the head is kept: DTDs are refused outright (entity expansion), and the
         // sharedStrings counts and sheet dimensions are checked.
         let watch = name.ends_with(".xml") || name.ends_with(".rels");
         let mut data: Vec<u8> = Vec::with_capacity(declared.min(1 << 20) as usize);

@@ -429,13 +429,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     publish(&stage, &opts.out)?;
     cache.prune();
 
-    let forms = agg.projects.iter().filter(|p| p.counted()).count();
-    let indicators: usize = agg
-        .projects
-        .iter()
-        .filter(|p| p.counted())
-        .map(|p| p.indicators)
-        .sum();
+    let forms = agg.counted().count();
+    let indicators = agg.counted_indicators();
     let summary = format!(
         "读取 {} 个文件（拒收 {}，跳过 {}）；{} 个单位，{} 张表，{} 项指标{}；错误 {}，警告 {}，提示 {}；{}；用时 {:.2} 秒{}；输出于 {}",
         results.len(),

@@ -442,7 +442,7 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
         }
         let mut t = Table::new(ws, &headers, &st)?;
         t.auto_width = false; // widths were set up front: rows cannot be revisited
-        for p in agg.projects.iter().filter(|p| p.counted()) {
+        for p in agg.counted() {
             let f = p.form();
             for (n, ind) in f.indicators.iter().enumerate() {
                 let outcome = p.score().and_then(|s| s.indicators.get(n));
@@ -712,12 +712,7 @@ fn run_info(
 ) -> Result<(), XlsxError> {
     let ws = wb.add_worksheet();
     ws.set_name("运行信息")?;
-    let indicators: usize = agg
-        .projects
-        .iter()
-        .filter(|p| p.counted())
-        .map(|p| p.indicators)
-        .sum();
+    let indicators = agg.counted_indicators();
     let rows: Vec<(&str, String)> = vec![
         ("程序版本", format!("jixiao {}", info.version)),
         (
@@ -730,14 +725,7 @@ fn run_info(
         ("拒收文件数", agg.files.rejected.to_string()),
         ("跳过文件数", agg.files.skipped.to_string()),
         ("单位数", agg.units.len().to_string()),
-        (
-            "表数（有效）",
-            agg.projects
-                .iter()
-                .filter(|p| p.counted())
-                .count()
-                .to_string(),
-        ),
+        ("表数（有效）", agg.counted().count().to_string()),
         (
             "重复报送（未计入）",
             agg.projects

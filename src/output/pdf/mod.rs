@@ -549,7 +549,7 @@ pub fn render_all(
 ) -> Result<PdfOutcome, String> {
     // Projects of each unit: the counted forms, grouped by project name (self-evaluation first).
     let mut units: UnitProjects = BTreeMap::new();
-    for p in agg.projects.iter().filter(|p| p.counted()) {
+    for p in agg.counted() {
         units
             .entry((p.unit_code.clone(), p.unit_name.clone()))
             .or_default()
