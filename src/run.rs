@@ -105,6 +105,22 @@ pub fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
+/// A progress bar of `len` `what` (done / total, rate, time left) when stderr is a terminal;
+/// hidden under cron and in CI, where only the final summary line is printed.
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what}  {{per_sec}}  剩余 {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// Process files on a pool of `jobs` threads; results keep the order of `files`.
 pub fn process_all(
     files: &[PathBuf],
@@ -114,16 +130,7 @@ pub fn process_all(
     cache: Option<&crate::cache::Cache>,
 ) -> Result<Vec<FileResult>, String> {
     let pool = pool(jobs)?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(files.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} 个文件  {per_sec}  剩余 {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(files.len(), "个文件");
     let results = pool.install(|| {
         files
             .par_iter()
@@ -368,17 +375,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
             .as_ref()
             .zip(wording.as_ref())
             .map(|(fonts, wording)| {
-                pool.install(|| {
-                    crate::output::pdf::render_all(
-                        &agg,
-                        &stage,
-                        fonts,
-                        wording,
-                        ts,
-                        Some(&cache),
-                        true,
-                    )
-                })
+                let bar = progress_bar(crate::output::pdf::unit_count(&agg), "个单位的 PDF");
+                let tick = || bar.inc(1);
+                let options = crate::output::pdf::RenderOptions {
+                    out: &stage,
+                    fonts,
+                    wording,
+                    timestamp: ts,
+                    cache: Some(&cache),
+                    packs: true,
+                    progress: Some(&tick),
+                };
+                let done = pool.install(|| crate::output::pdf::render_all(&agg, &options));
+                bar.finish_and_clear();
+                done
             });
         let draft = draft
             .join()

@@ -143,18 +143,23 @@ fn main() {
             jixiao::output::pdf::layout::Fonts::parse(jixiao::output::pdf::DEFAULT_FONT, None)
                 .expect("font");
         let wording = jixiao::output::pdf::report::Wording::default_wording();
+        let options = |packs| jixiao::output::pdf::RenderOptions {
+            out: out.path(),
+            fonts: &fonts,
+            wording: &wording,
+            timestamp: 0,
+            cache: None,
+            packs,
+            progress: None,
+        };
         let t = Instant::now();
-        let reports =
-            jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None, false)
-                .expect("pdf");
+        let reports = jixiao::output::pdf::render_all(&agg, &options(false)).expect("pdf");
         let secs = t.elapsed().as_secs_f64();
         let pages: usize = reports.reports.iter().map(|r| r.pages).sum();
         row("pdf reports only", secs, reports.reports.len(), "reports");
         row("  = pages", secs, pages, "pages");
         let t = Instant::now();
-        let pdfs =
-            jixiao::output::pdf::render_all(&agg, out.path(), &fonts, &wording, 0, None, true)
-                .expect("pdf");
+        let pdfs = jixiao::output::pdf::render_all(&agg, &options(true)).expect("pdf");
         row(
             "pdf reports + packs",
             t.elapsed().as_secs_f64(),

@@ -534,19 +534,31 @@ fn render_pack(
     })
 }
 
-/// Render every project report and, with `packs`, every unit pack under `out` (the benchmark
-/// measures reports alone without them). Units are rendered in parallel, each one whole (its
-/// reports, then its pack) before its pages are dropped, so memory holds a few units' pages,
-/// not the province's.
-pub fn render_all(
-    agg: &Aggregate,
-    out: &Path,
-    fonts: &Fonts,
-    wording: &Wording,
-    timestamp: i64,
-    cache: Option<&Cache>,
-    packs: bool,
-) -> Result<PdfOutcome, String> {
+/// How to render: where, with what, and whom to tell of progress.
+pub struct RenderOptions<'a> {
+    pub out: &'a Path,
+    pub fonts: &'a Fonts,
+    pub wording: &'a Wording,
+    pub timestamp: i64,
+    pub cache: Option<&'a Cache>,
+    /// Unit packs too (the benchmark measures reports alone without them).
+    pub packs: bool,
+    /// Called once per unit rendered (a progress bar on a terminal).
+    pub progress: Option<&'a (dyn Fn() + Sync)>,
+}
+
+/// The number of units `render_all` will render (for a progress bar's length).
+pub fn unit_count(agg: &Aggregate) -> usize {
+    agg.counted()
+        .map(|p| (&p.unit_code, &p.unit_name))
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Render every project report and, with `packs`, every unit pack. Units are rendered in
+/// parallel, each one whole (its reports, then its pack) before its pages are dropped, so
+/// memory holds a few units' pages, not the province's.
+pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, String> {
     // Projects of each unit: the counted forms, grouped by project name (self-evaluation first).
     let mut units: UnitProjects = BTreeMap::new();
     for p in agg.counted() {
@@ -569,12 +581,12 @@ pub fn render_all(
         }
     }
     let ctx = Ctx {
-        out,
-        fonts,
-        wording,
-        timestamp,
-        date: layout_date(timestamp),
-        cache,
+        out: o.out,
+        fonts: o.fonts,
+        wording: o.wording,
+        timestamp: o.timestamp,
+        date: layout_date(o.timestamp),
+        cache: o.cache,
     };
     let unit_dirs: Vec<String> = units
         .keys()
@@ -605,13 +617,16 @@ pub fn render_all(
                 files.push(file);
                 issues.extend(issue);
             }
-            let pack = if packs {
+            let pack = if o.packs {
                 let forms: Vec<&ProjectRow> = projects.values().flatten().copied().collect();
                 let summary = summaries.get(key).copied().cloned().unwrap_or_default();
                 Some(render_pack(&ctx, &summary, &forms, key, dir, parts)?)
             } else {
                 None
             };
+            if let Some(tick) = o.progress {
+                tick();
+            }
             Ok((files, pack, issues))
         })
         .collect();
