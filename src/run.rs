@@ -66,12 +66,20 @@ pub struct RunReport {
     pub summary: String,
 }
 
-/// This process's peak resident memory in MB (Linux `VmHWM`), for the log line.
-pub fn peak_rss_mb() -> Option<u64> {
+/// A memory figure of this process in MB from Linux `/proc/self/status` (`VmHWM`: the peak
+/// resident set; `VmRSS`: the resident set now). None where the system does not tell.
+pub fn memory_mb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024)
+}
+
+/// This process's peak resident memory in MB, for the log line.
+pub fn peak_rss_mb() -> Option<u64> {
+    memory_mb("VmHWM")
 }
 
 /// "；峰值内存 N MB" where the system tells it.
@@ -250,13 +258,8 @@ fn clear_leftovers(out: &Path) {
 /// With `JIXIAO_LOG=debug`, one line per finished stage: elapsed time and resident memory.
 fn stage_done(name: &str, started: Instant) {
     if crate::scan::debug_enabled() {
-        let rss = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let l = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
-                l.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
-            .map(|kb| format!("，内存 {} MB", kb / 1024))
+        let rss = memory_mb("VmRSS")
+            .map(|mb| format!("，内存 {mb} MB"))
             .unwrap_or_default();
         eprintln!(
             "jixiao: {name}完成，累计 {:.1} 秒{rss}",

@@ -20,16 +20,9 @@ use jixiao::score::score_form;
 #[allow(dead_code)]
 mod floor;
 
-/// The resident set now (VmRSS), in MB: what each stage leaves held.
+/// The resident set now, in MB: what each stage leaves held.
 fn rss_mb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map(|kb| kb / 1024)
-        .unwrap_or(0)
+    jixiao::run::memory_mb("VmRSS").unwrap_or(0)
 }
 
 fn main() {
