@@ -97,20 +97,23 @@ pub struct UnitSummary {
     pub issues: [usize; 3],
 }
 
+/// `part` as a percentage of `whole`, 四舍五入 to 2 decimals; None when `whole` is not
+/// positive. Divided first: money sums times 100 could come near Decimal's range.
+fn percent(part: Decimal, whole: Decimal) -> Option<Decimal> {
+    (whole > Decimal::ZERO).then(|| round2(part / whole * Decimal::ONE_HUNDRED))
+}
+
 impl UnitSummary {
     /// 执行率 in percent, 2 decimals.
     pub fn execution_rate(&self) -> Option<Decimal> {
-        (self.annual_budget_total > Decimal::ZERO)
-            .then(|| round2(self.executed_total / self.annual_budget_total * Decimal::ONE_HUNDRED))
+        percent(self.executed_total, self.annual_budget_total)
     }
 
     pub fn attainment_rate(&self) -> Option<Decimal> {
-        (self.selfeval_indicators > 0).then(|| {
-            round2(
-                Decimal::from(self.indicators_met as u64) * Decimal::ONE_HUNDRED
-                    / Decimal::from(self.selfeval_indicators as u64),
-            )
-        })
+        percent(
+            Decimal::from(self.indicators_met),
+            Decimal::from(self.selfeval_indicators),
+        )
     }
 
     pub fn score_mean(&self) -> Option<Decimal> {
@@ -163,18 +166,15 @@ pub struct CategoryRow {
 
 impl CategoryRow {
     pub fn attainment_rate(&self) -> Option<Decimal> {
-        (self.selfeval_indicators > 0).then(|| {
-            round2(
-                Decimal::from(self.met as u64) * Decimal::ONE_HUNDRED
-                    / Decimal::from(self.selfeval_indicators as u64),
-            )
-        })
+        percent(
+            Decimal::from(self.met),
+            Decimal::from(self.selfeval_indicators),
+        )
     }
 
     /// Share of 分值 obtained, in percent.
     pub fn score_rate(&self) -> Option<Decimal> {
-        (self.weight_sum > Decimal::ZERO)
-            .then(|| round2(self.score_sum / self.weight_sum * Decimal::ONE_HUNDRED))
+        percent(self.score_sum, self.weight_sum)
     }
 }
 
