@@ -120,12 +120,7 @@ fn huge_figures_never_overflow_a_sum() {
     .unwrap();
     let out = dir.path().join("out");
     let o = run_job(&input, &out, &["--no-pdf"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 0);
     let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();
     assert_eq!(csv.matches("field.out_of_range").count(), 4, "{csv}");
 }

@@ -13,13 +13,7 @@ fn run_at(input: &Path, out: &Path, extra: &[&str]) -> String {
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stderr).to_string()
+    expect_exit(&o, 2)
 }
 
 /// (parsed, reused, pdf rendered, pdf reused) from the summary line.

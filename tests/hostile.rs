@@ -163,8 +163,7 @@ fn hostile_inputs_never_stop_the_run() {
 
     let out = dir.path().join("out");
     let o = run_job(&input, &out, &["--no-pdf"]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let stderr = expect_exit(&o, 2);
     let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();
     for (file, reason) in &expect {
         let lines: Vec<&str> = csv
@@ -188,12 +187,7 @@ fn hostile_inputs_never_stop_the_run() {
     assert_eq!(budget("569301"), Some("1085.00".into()));
     assert_eq!(budget("644201"), Some("1476.00".into()));
     // Nothing outside OUT.
-    let mut top: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    top.sort();
-    assert_eq!(top, vec!["in", "out"]);
+    assert_eq!(entries(dir.path()), vec!["in", "out"]);
     let peak = reported_peak_mb(&stderr);
     assert!(peak < 300, "peak memory {peak} MB");
 }

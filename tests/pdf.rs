@@ -73,12 +73,7 @@ fn reports_say_what_the_workbook_says() {
     let samples = samples();
     let out = tempfile::tempdir().unwrap();
     let o = run_job(samples.path(), out.path(), &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 2);
     let wb = out.path().join("consolidated.xlsx");
     let projects = rows(&wb, "项目汇总");
     let indicators = rows(&wb, "指标明细");
@@ -216,19 +211,9 @@ fn names_are_safe_and_missing_glyphs_reported() {
     .unwrap();
     let out = dir.path().join("out");
     let o = run_job(&input, &out, &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 0);
     // Nothing outside OUT: the only new entries of the temp dir are in/ and out/.
-    let mut top: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    top.sort();
-    assert_eq!(top, vec!["in", "out"]);
+    assert_eq!(entries(dir.path()), vec!["in", "out"]);
     let reports = pdfs_under(&out.join("reports"));
     assert_eq!(reports.len(), 5);
     for r in &reports {

@@ -44,12 +44,7 @@ fn samples_consolidate() {
     let out = tempfile::tempdir().unwrap();
     let o = run_job(samples.path(), out.path(), &[]);
     // samples/ holds samples/bad: finished, some inputs rejected.
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 2);
 
     let summary: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("summary.json")).unwrap()).unwrap();
@@ -310,12 +305,7 @@ fn money_totals_are_exact() {
     let out = dir.path().join("out");
     // Money only: 10,000 PDF reports are the benchmark's business, not this test's.
     let o = run_job(&input, &out, &["--no-pdf"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 0);
     let want = format!("{}.{:02}", cents_total / 100, cents_total % 100);
 
     let rows = sheet(&out.join("consolidated.xlsx"), "单位汇总");
@@ -376,12 +366,7 @@ fn lowered_targets_and_departments() {
     .unwrap();
     let out = dir.path().join("out");
     let o = run_job(&input, &out, &["--units", units.to_str().unwrap()]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    expect_exit(&o, 0);
     let csv = std::fs::read_to_string(out.join("issues.csv")).unwrap();
     let line = csv
         .lines()

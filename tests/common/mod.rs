@@ -26,6 +26,23 @@ pub fn run_job(input: &Path, out: &Path, extra: &[&str]) -> Output {
     run_cmd(input, out, extra).output().expect("run jixiao")
 }
 
+/// Assert the exit status, showing the program's stderr if it differs; returns the stderr.
+pub fn expect_exit(o: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(code), "{stderr}");
+    stderr
+}
+
+/// The names directly inside `dir`, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Generate the samples with the binary into a fresh folder.
 pub fn samples() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
