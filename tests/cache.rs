@@ -158,6 +158,38 @@ fn a_corrupt_cache_entry_is_rebuilt() {
     );
 }
 
+/// Other wording (--report) changes every PDF: the cache is keyed by it, not only by the data.
+#[test]
+fn new_wording_renders_every_pdf_again() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_at(samples.path(), &out, &[]);
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/report.toml"),
+    )
+    .unwrap();
+    let wording = dir.path().join("report.toml");
+    std::fs::write(
+        &wording,
+        template.replace("财政局预算绩效管理科", "某市财政局绩效科"),
+    )
+    .unwrap();
+    let again = run_at(
+        samples.path(),
+        &out,
+        &["--report", wording.to_str().unwrap()],
+    );
+    assert_eq!(counts(&again), (0, 10, 7, 0), "{again}");
+    let pack = out.join("packs").join("569301天津市科学技术协会.pdf");
+    let text = std::process::Command::new("pdftotext")
+        .arg(&pack)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("某市财政局绩效科"));
+}
+
 /// manifest.csv lists every PDF with its true hash and page count; --zip bundles each unit's.
 #[test]
 fn manifest_and_distribution() {

@@ -359,6 +359,9 @@ struct Ctx<'a> {
     timestamp: i64,
     date: String,
     cache: Option<&'a Cache>,
+    /// What every PDF of the run depends on besides its data: the version (layout code), the
+    /// fonts and the wording, hashed once.
+    salt: String,
 }
 
 impl Ctx<'_> {
@@ -587,6 +590,17 @@ pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, Stri
         timestamp: o.timestamp,
         date: layout_date(o.timestamp),
         cache: o.cache,
+        salt: blake3::hash(
+            format!(
+                "{}|{}|{:?}",
+                env!("CARGO_PKG_VERSION"),
+                o.fonts.key,
+                o.wording
+            )
+            .as_bytes(),
+        )
+        .to_hex()
+        .to_string(),
     };
     let unit_dirs: Vec<String> = units
         .keys()
@@ -640,8 +654,8 @@ pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, Stri
     Ok(outcome)
 }
 
-/// What a PDF's bytes depend on, except the generation date: the version (layout code), the
-/// fonts, the wording, the kind and title, and the data drawn (`data` writes it: the forms
+/// What a PDF's bytes depend on, except the generation date: the run's salt (version, fonts,
+/// wording), the kind and title, and the data drawn (`data` writes it: the forms
 /// with their scores and issues, or a pack's summary and its reports' keys). Keyed by inputs,
 /// an unchanged report is reused without being laid out; it keeps the date it was first
 /// generated on, so with SOURCE_DATE_EPOCH set cached and full runs are byte-identical.
@@ -652,9 +666,8 @@ fn input_key(
     data: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> String {
     let mut h = blake3::Hasher::new();
-    h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(ctx.fonts.key.as_bytes());
-    h.update(format!("{:?}|{kind}|{title}|", ctx.wording).as_bytes());
+    h.update(ctx.salt.as_bytes());
+    h.update(format!("|{kind}|{title}|").as_bytes());
     {
         // Streamed into the hash: no intermediate string. Writing into a hasher cannot fail.
         let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut h);
