@@ -20,6 +20,20 @@ use jixiao::score::score_form;
 #[allow(dead_code)]
 mod floor;
 
+/// CPU time (user + system) this process has used, in seconds (Linux `/proc/self/stat`).
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start at field 3.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 /// The resident set now, in MB: what each stage leaves held.
 fn rss_mb() -> u64 {
     jixiao::run::memory_mb("VmRSS").unwrap_or(0)
@@ -146,11 +160,15 @@ fn main() {
             progress: None,
         };
         let t = Instant::now();
+        let cpu = cpu_secs();
         let reports = jixiao::output::pdf::render_all(&agg, &options(false)).expect("pdf");
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
         let pages: usize = reports.reports.iter().map(|r| r.pages).sum();
         row("pdf reports only", secs, reports.reports.len(), "reports");
         row("  = pages", secs, pages, "pages");
+        // CPU seconds against wall seconds: whether both cores were kept busy.
+        row("  per CPU second", cpu, reports.reports.len(), "reports");
         let t = Instant::now();
         let pdfs = jixiao::output::pdf::render_all(&agg, &options(true)).expect("pdf");
         row(
