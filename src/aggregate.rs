@@ -42,7 +42,7 @@ pub fn load_unit_directory(path: &Path) -> Result<UnitDirectory, String> {
 }
 
 /// Where one form stands in the run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProjectRow<'a> {
     pub processed: &'a Processed,
     pub file: &'a Path,
@@ -71,7 +71,7 @@ impl ProjectRow<'_> {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct UnitSummary {
     pub code: Option<String>,
     pub name: String,

@@ -30,11 +30,31 @@ pub struct Cache {
     pub pdf_reused: AtomicUsize,
 }
 
-/// A cached PDF's page count and the characters its fonts lacked (reported again each run).
+/// A cached PDF's page count and the characters its fonts lacked (reported again each run),
+/// with what its file must still be: its hash (for manifest.csv), length and modification
+/// time. Reports in OUT are hard links to these entries, so a report edited in place edits
+/// the entry too: its length or time then differs and the entry is rendered again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PdfMeta {
     pub pages: usize,
     pub missing: String,
+    #[serde(default)]
+    pub hash: String,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub modified_ns: u64,
+}
+
+/// A file's length and modification time (nanoseconds since 1970), where the system tells.
+fn stamp(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let t = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((meta.len(), u64::try_from(t.as_nanos()).ok()?))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,30 +154,38 @@ impl Cache {
         }
     }
 
-    /// A rendered PDF for `key` with its metadata, if a whole one is cached.
-    pub fn pdf(&self, key: &str) -> Option<(Vec<u8>, PdfMeta)> {
+    /// The cached PDF for `key` and its metadata, if the file is still the one stored.
+    pub fn pdf(&self, key: &str) -> Option<(PathBuf, PdfMeta)> {
         if !self.reuse {
             return None;
         }
         let meta = self.pdf_meta.lock().ok()?.get(key).cloned()?;
         let path = self.dir.join("pdf").join(format!("{key}.pdf"));
-        let bytes = std::fs::read(&path).ok()?;
-        if bytes.starts_with(b"%PDF") && bytes.trim_ascii_end().ends_with(b"%%EOF") {
+        if !meta.hash.is_empty() && stamp(&path) == Some((meta.bytes, meta.modified_ns)) {
             self.mark(&path);
             self.pdf_reused.fetch_add(1, Ordering::Relaxed);
-            Some((bytes, meta))
+            Some((path, meta))
         } else {
             let _ = std::fs::remove_file(&path);
             None
         }
     }
 
-    pub fn put_pdf(&self, key: &str, bytes: &[u8], meta: PdfMeta) {
+    /// Cache a rendered PDF (`meta.hash` set by the caller); its path when it was stored.
+    pub fn put_pdf(&self, key: &str, bytes: &[u8], mut meta: PdfMeta) -> Option<PathBuf> {
         self.pdf_rendered.fetch_add(1, Ordering::Relaxed);
-        self.store(&self.dir.join("pdf").join(format!("{key}.pdf")), bytes);
+        let path = self.dir.join("pdf").join(format!("{key}.pdf"));
+        self.store(&path, bytes);
+        let (len, modified) = stamp(&path)?;
+        if len != bytes.len() as u64 {
+            return None;
+        }
+        meta.bytes = len;
+        meta.modified_ns = modified;
         if let Ok(mut m) = self.pdf_meta.lock() {
             m.insert(key.to_string(), meta);
         }
+        Some(path)
     }
 
     /// Remove the entries this run did not use (files gone, changed, or a new version).

@@ -51,7 +51,7 @@ impl fmt::Display for CellRef {
 }
 
 /// A value together with the cell it was read from (None for values the tool derived).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sourced<T> {
     pub value: T,
     pub cell: Option<CellRef>,
@@ -71,7 +71,7 @@ impl<T> Sourced<T> {
 }
 
 /// Where a form lives: the file and the sheet. Cells are on each value.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct SourceRef {
     pub file: PathBuf,
     pub sheet: String,
@@ -143,7 +143,7 @@ impl FormKind {
 }
 
 /// 预算规模 of a target table (all 万元).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Budget {
     /// 预算数
     pub total: Option<Sourced<Decimal>>,
@@ -154,7 +154,7 @@ pub struct Budget {
 }
 
 /// One row of the 项目资金 block of a self-evaluation (all 万元).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct FundRow {
     /// 年初预算数
     pub initial: Option<Sourced<Decimal>>,
@@ -171,7 +171,7 @@ pub struct FundRow {
 }
 
 /// 项目资金 block of a self-evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Execution {
     /// 年度资金总额
     pub total: FundRow,
@@ -184,7 +184,7 @@ pub struct Execution {
 }
 
 /// One row of the indicator table.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Indicator {
     /// 一级指标, as a category name ("产出指标(50分)" gives "产出指标").
     pub level1: Sourced<String>,
@@ -217,7 +217,7 @@ impl Default for Sourced<String> {
 }
 
 /// One recognised form: a project's target table or self-evaluation.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Form {
     pub kind: Option<FormKind>,
     pub source: SourceRef,

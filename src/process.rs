@@ -12,7 +12,7 @@ use crate::rules::Rules;
 use crate::score::{score_form, ProjectScore};
 
 /// A recognised form with its scores filled in and its issues.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Processed {
     pub form: Form,
     pub score: Option<ProjectScore>,

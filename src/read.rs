@@ -559,7 +559,7 @@ fn merge_cells(sheet: &[u8]) -> Vec<Dimensions> {
 }
 
 /// (sheet name, zip part) of every sheet, from xl/workbook.xml and its relationships.
-fn sheet_parts(workbook: &[u8], rels: &[u8]) -> Option<Vec<(String, String)>> {
+pub(crate) fn sheet_parts(workbook: &[u8], rels: &[u8]) -> Option<Vec<(String, String)>> {
     use quick_xml::events::Event;
     let elements = |xml: &[u8], tag: &str, keys: [&str; 2]| -> Option<Vec<[String; 2]>> {
         let mut r = quick_xml::Reader::from_str(std::str::from_utf8(xml).ok()?);

@@ -158,6 +158,43 @@ fn a_corrupt_cache_entry_is_rebuilt() {
     );
 }
 
+/// Reports in OUT are hard links to the cache's entries: one edited in place (an annotation
+/// saved over it) is noticed by its length and time, rendered again, and restored.
+#[cfg(unix)]
+#[test]
+fn a_report_edited_in_place_is_rendered_again() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_at(samples.path(), &out, &[]);
+    let before = outputs(&out);
+    let report = out
+        .join("reports")
+        .join("569301天津市科学技术协会")
+        .join("科普经费.pdf");
+    let original = std::fs::read(&report).unwrap();
+    {
+        use std::os::unix::fs::MetadataExt;
+        let links = std::fs::metadata(&report).unwrap().nlink();
+        assert!(
+            links >= 2,
+            "the report is a link to its cache entry ({links} link)"
+        );
+    }
+    let mut edited = original.clone();
+    edited.extend_from_slice(b"% annotated\n");
+    std::fs::write(&report, &edited).unwrap();
+    let again = run_at(samples.path(), &out, &[]);
+    let (_, _, rendered, reused) = counts(&again);
+    // The edited report, and its unit's pack (built from the same entry's pages), are rendered.
+    assert!(rendered >= 1 && reused + rendered == 7, "{again}");
+    assert_eq!(std::fs::read(&report).unwrap(), original);
+    assert!(outputs(&out) == before);
+    // An unchanged night after that reuses everything again.
+    let third = run_at(samples.path(), &out, &[]);
+    assert_eq!(counts(&third).2, 0, "{third}");
+}
+
 /// Other wording (--report) changes every PDF: the cache is keyed by it, not only by the data.
 #[test]
 fn new_wording_renders_every_pdf_again() {

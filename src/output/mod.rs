@@ -2,6 +2,7 @@
 //! the issues CSV, and legacy formats for samples.
 
 pub mod csv;
+pub mod detail;
 pub mod form;
 pub mod json;
 pub mod legacy;

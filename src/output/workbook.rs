@@ -1,7 +1,7 @@
 //! consolidated.xlsx for the office: 单位汇总, 项目汇总, 指标明细, 问题清单, 图表, 运行信息.
 //! Chinese headers, 万元 with 2 decimals, percentages, frozen headers, filters, highlighted
-//! problems, A4 landscape print setup. 指标明细 (up to a million rows) is written in
-//! constant-memory mode, row by row.
+//! problems, A4 landscape print setup. 项目汇总 and 问题清单 are written in constant-memory
+//! mode; 指标明细 (up to a million rows) is spliced in by `output::detail`.
 
 use std::path::Path;
 
@@ -13,10 +13,10 @@ use rust_xlsxwriter::{
 };
 
 use crate::aggregate::{Aggregate, UnitSummary};
-use crate::indicator::Value;
-use crate::model::{FormKind, Severity};
+use crate::model::Severity;
 use crate::output::csv::{issue_fields, ISSUE_HEADERS};
-use crate::score::{round2, Method};
+use crate::output::detail::{self, kind_label};
+use crate::score::round2;
 
 /// What 运行信息 says about the run.
 #[derive(Debug, Clone, Default)]
@@ -164,14 +164,6 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
-    /// A number as it is (a target figure keeps all its digits).
-    fn exact(&mut self, c: u16, x: f64, f: &Format) -> Result<(), XlsxError> {
-        if let Some(ws) = self.ws.as_deref_mut() {
-            ws.write_number_with_format(self.row, c, x, f)?;
-        }
-        Ok(())
-    }
-
     fn int(&mut self, c: u16, v: usize, f: &Format) -> Result<(), XlsxError> {
         if let Some(ws) = self.ws.as_deref_mut() {
             ws.write_number_with_format(self.row, c, v as f64, f)?;
@@ -282,13 +274,6 @@ fn unit_row(t: &mut Table, u: &UnitSummary, total: bool, st: &Styles) -> Result<
     }
     t.next();
     Ok(())
-}
-
-fn kind_label(k: FormKind) -> &'static str {
-    match k {
-        FormKind::Target => "绩效目标表",
-        FormKind::SelfEval => "绩效自评表",
-    }
 }
 
 /// Write consolidated.xlsx to `path`.
@@ -408,105 +393,36 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
         )?;
     }
 
-    // 指标明细: constant memory, rows in order.
+    // 指标明细: the frame only (header, widths, filter and highlight over every row, print
+    // setup) and a probe row telling the style ids; `finish` splices the rows in
+    // (output::detail says why).
     {
         let ws = wb.add_worksheet_with_constant_memory()?;
-        ws.set_name("指标明细")?;
-        let headers = [
-            "单位编码",
-            "单位名称",
-            "项目名称",
-            "表类型",
-            "一级指标",
-            "二级指标",
-            "三级指标",
-            "指标值",
-            "比较符",
-            "目标数值",
-            "计量单位",
-            "实际完成值",
-            "分值",
-            "表内得分",
-            "复核得分",
-            "是否达成",
-            "偏差原因分析及改进措施",
-            "来源文件",
-            "工作表",
-            "单元格",
-        ];
-        let widths = [
-            10, 24, 30, 10, 12, 16, 30, 24, 6, 12, 8, 20, 8, 8, 8, 8, 30, 40, 20, 8,
-        ];
-        for (c, w) in widths.iter().enumerate() {
+        ws.set_name(detail::SHEET)?;
+        for (c, w) in detail::WIDTHS.iter().enumerate() {
             ws.set_column_width(c as u16, *w as f64)?;
         }
-        let mut t = Table::new(ws, &headers, &st)?;
-        t.auto_width = false; // widths were set up front: rows cannot be revisited
-        for p in agg.counted() {
-            let f = p.form();
-            for (n, ind) in f.indicators.iter().enumerate() {
-                let outcome = p.score().and_then(|s| s.indicators.get(n));
-                t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
-                t.text(1, &p.unit_name, &st.text)?;
-                t.text(2, f.project_name(), &st.text)?;
-                t.text(3, kind_label(f.kind()), &st.text)?;
-                t.text(4, &ind.level1.value, &st.text)?;
-                t.text(5, &ind.level2.value, &st.text)?;
-                t.text(6, &ind.level3.value, &st.text)?;
-                t.text(7, &ind.target.value, &st.text)?;
-                let (op, number, unit) = match &ind.target_parsed.value {
-                    Value::Quantity(q) => (
-                        q.op.symbol().to_string(),
-                        Some(q.value),
-                        q.unit.label().to_string(),
-                    ),
-                    Value::Compound(_) => ("复合".to_string(), None, String::new()),
-                    Value::Deadline(d) => ("时限".to_string(), None, d.to_string()),
-                    Value::Qualitative { .. } => ("定性".to_string(), None, String::new()),
-                    Value::Unparsed { .. } => ("无法识别".to_string(), None, String::new()),
-                    Value::Empty => (String::new(), None, String::new()),
-                };
-                t.text(8, &op, &st.text)?;
-                match number.and_then(|d| d.to_f64()) {
-                    Some(x) => {
-                        t.exact(9, x, &st.text)?;
-                    }
-                    None => t.text(9, "", &st.text)?,
+        let mut t = Table::new(ws, &detail::HEADERS, &st)?;
+        t.auto_width = false;
+        let rows = agg.counted_indicators();
+        if rows > 0 {
+            if let Some(ws) = t.ws.as_deref_mut() {
+                for c in 0..detail::HEADERS.len() {
+                    let f = if detail::SCORE_COLS.contains(&c) {
+                        &st.score
+                    } else {
+                        &st.text
+                    };
+                    ws.write_blank(1, c as u16, f)?;
                 }
-                t.text(10, &unit, &st.text)?;
-                t.text(
-                    11,
-                    ind.actual.as_ref().map(|a| a.value.as_str()).unwrap_or(""),
-                    &st.text,
-                )?;
-                t.num(12, ind.weight.as_ref().map(|w| w.value), &st.score)?;
-                t.num(13, ind.score_reported.as_ref().map(|w| w.value), &st.score)?;
-                t.num(14, ind.score, &st.score)?;
-                let met = match outcome.map(|o| (o.met, o.method)) {
-                    Some((_, Method::Missing)) => "未填报",
-                    Some((Some(true), _)) => "是",
-                    Some((Some(false), _)) => "否",
-                    Some((None, _)) => "无法判断",
-                    None => "",
-                };
-                t.text(15, met, &st.text)?;
-                t.text(
-                    16,
-                    ind.reason.as_ref().map(|r| r.value.as_str()).unwrap_or(""),
-                    &st.text,
-                )?;
-                t.text(17, &p.file.display().to_string(), &st.text)?;
-                t.text(18, &f.source.sheet, &st.text)?;
-                t.text(
-                    19,
-                    &ind.target.cell.map(|c| c.a1()).unwrap_or_default(),
-                    &st.text,
-                )?;
-                t.next();
             }
         }
+        t.row = u32::try_from(rows)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+            .min(1_048_576);
         t.finish(
-            "指标明细",
+            detail::SHEET,
             &[("=OR($P2=\"否\",$P2=\"未填报\")", &st.warn_fill)],
         )?;
     }
@@ -571,7 +487,20 @@ impl WorkbookDraft {
 
         charts(&mut wb, agg, &st)?;
         run_info(&mut wb, agg, info, &st)?;
-        wb.save(path)
+        let rows = agg.counted_indicators();
+        if rows == 0 {
+            return wb.save(path);
+        }
+        if rows >= 1_048_576 {
+            return Err(XlsxError::ParameterError(format!(
+                "指标明细共 {rows} 行，超过 Excel 单个工作表 1,048,575 行数据的上限"
+            )));
+        }
+        let frame = path.with_extension("frame.xlsx");
+        wb.save(&frame)?;
+        let spliced = detail::splice(&frame, path, agg);
+        let _ = std::fs::remove_file(&frame);
+        spliced.map_err(XlsxError::ParameterError)
     }
 }
 

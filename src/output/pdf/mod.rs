@@ -366,13 +366,46 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// A cached PDF for `key` with what its bytes do not say.
-    fn cached(&self, key: &str) -> Option<(Vec<u8>, PdfMeta)> {
-        self.cache.and_then(|c| c.pdf(key))
+    fn cached(&self, key: &str) -> Option<(Pdf, PdfMeta)> {
+        let (path, meta) = self.cache.and_then(|c| c.pdf(key))?;
+        Some((Pdf::Cached(path), meta))
     }
 
-    fn store(&self, key: &str, bytes: &[u8], meta: PdfMeta) {
-        if let Some(c) = self.cache {
-            c.put_pdf(key, bytes, meta);
+    /// A rendered PDF, cached when there is a cache; `meta` gets its hash.
+    fn store(&self, key: &str, bytes: Vec<u8>, meta: &mut PdfMeta) -> Pdf {
+        meta.hash = blake3::hash(&bytes).to_hex().to_string();
+        match self
+            .cache
+            .and_then(|c| c.put_pdf(key, &bytes, meta.clone()))
+        {
+            Some(path) => Pdf::Cached(path),
+            None => Pdf::Bytes(bytes),
+        }
+    }
+}
+
+/// A PDF to put into the outputs: a cache entry, or bytes when there is no cache.
+enum Pdf {
+    Cached(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl Pdf {
+    /// Write it at `dest`. A cache entry is hard-linked (no second copy on disk; a night with
+    /// 30,000 unchanged reports writes none of them), copied where links are impossible (the
+    /// cache on another file system).
+    fn place(&self, dest: &Path) -> Result<(), String> {
+        match self {
+            Pdf::Bytes(bytes) => write_file(dest, bytes),
+            Pdf::Cached(src) => {
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("无法创建目录 {}: {e}", parent.display()))?;
+                }
+                std::fs::hard_link(src, dest)
+                    .or_else(|_| std::fs::copy(src, dest).map(|_| ()))
+                    .map_err(|e| format!("无法写入 {}: {e}", dest.display()))
+            }
         }
     }
 }
@@ -409,12 +442,12 @@ fn render_project<'a>(
         .unwrap_or_default();
     let key = input_key(ctx, "report", &title, |w| {
         for p in forms {
-            write!(w, "{p:?}")?;
+            write_data(w, p)?;
         }
         Ok(())
     });
-    let (bytes, meta, bodies) = match ctx.cached(&key) {
-        Some((bytes, meta)) => (bytes, meta, None),
+    let (pdf, meta, bodies) = match ctx.cached(&key) {
+        Some((pdf, meta)) => (pdf, meta, None),
         None => {
             let (bodies, mut missing) = layout_project(ctx, forms);
             let furniture = Furniture {
@@ -424,15 +457,16 @@ fn render_project<'a>(
             let (pages, more_missing) = assemble(ctx.fonts, bodies.clone(), &furniture);
             missing.extend(more_missing);
             let bytes = save_pdf(ctx.fonts, &title, pages, &[], ctx.timestamp);
-            let meta = PdfMeta {
+            let mut meta = PdfMeta {
                 pages: bodies.len(),
                 missing: missing.iter().collect(),
+                ..PdfMeta::default()
             };
-            ctx.store(&key, &bytes, meta.clone());
-            (bytes, meta, Some(bodies))
+            let pdf = ctx.store(&key, bytes, &mut meta);
+            (pdf, meta, Some(bodies))
         }
     };
-    write_file(&ctx.out.join(&rel), &bytes)?;
+    pdf.place(&ctx.out.join(&rel))?;
     let first = forms[0];
     let file = ReportFile {
         unit_code: first.unit_code.clone(),
@@ -442,7 +476,7 @@ fn render_project<'a>(
         path: rel,
         pages: meta.pages,
         sources: sources.clone(),
-        hash: blake3::hash(&bytes).to_hex().to_string(),
+        hash: meta.hash.clone(),
     };
     let missing: BTreeSet<char> = meta.missing.chars().collect();
     let issue = missing_issue(&missing, project, first, first.file);
@@ -476,13 +510,14 @@ fn render_pack(
     all_sources.sort();
     all_sources.dedup();
     let key = input_key(ctx, "pack", &title, |w| {
-        write!(w, "{summary:?}{year:?}")?;
+        write_data(w, summary)?;
+        write!(w, "|{year:?}|")?;
         for p in &parts {
             write!(w, "{}|{}|", p.title, p.key)?;
         }
         Ok(())
     });
-    let (bytes, meta) = match ctx.cached(&key) {
+    let (pdf, meta) = match ctx.cached(&key) {
         Some(hit) => hit,
         None => {
             let titled: Vec<(String, Vec<PageBody>, Vec<PathBuf>)> = parts
@@ -515,16 +550,16 @@ fn render_pack(
             let n_pages = bodies.len();
             let (pages, _) = assemble(ctx.fonts, bodies, &furniture);
             let bytes = save_pdf(ctx.fonts, &title, pages, &marks, ctx.timestamp);
-            let meta = PdfMeta {
+            let mut meta = PdfMeta {
                 pages: n_pages,
-                missing: String::new(),
+                ..PdfMeta::default()
             };
-            ctx.store(&key, &bytes, meta.clone());
-            (bytes, meta)
+            let pdf = ctx.store(&key, bytes, &mut meta);
+            (pdf, meta)
         }
     };
     let rel = PathBuf::from("packs").join(format!("{dir}.pdf"));
-    write_file(&ctx.out.join(&rel), &bytes)?;
+    pdf.place(&ctx.out.join(&rel))?;
     Ok(ReportFile {
         unit_code: code.clone(),
         unit_name: name.clone(),
@@ -533,7 +568,7 @@ fn render_pack(
         path: rel,
         pages: meta.pages,
         sources: all_sources,
-        hash: blake3::hash(&bytes).to_hex().to_string(),
+        hash: meta.hash,
     })
 }
 
@@ -675,6 +710,19 @@ fn input_key(
         let _ = std::io::Write::flush(&mut w);
     }
     h.finalize().to_hex().to_string()
+}
+
+/// A value into a key: as JSON (fast, and keeps a decimal's scale: 1.0 and 1.00 print
+/// differently); as Debug only if JSON cannot say it (a path that is not UTF-8).
+fn write_data<T: serde::Serialize + std::fmt::Debug>(
+    w: &mut dyn std::io::Write,
+    value: &T,
+) -> std::io::Result<()> {
+    let mut json = Vec::new();
+    match serde_json::to_writer(&mut json, value) {
+        Ok(()) => w.write_all(&json),
+        Err(_) => write!(w, "{value:?}"),
+    }
 }
 
 fn layout_date(timestamp: i64) -> String {
