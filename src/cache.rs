@@ -1,8 +1,10 @@
-//! The incremental cache (`OUT/.cache/` or `--cache DIR`): parsed workbooks keyed by the file's
-//! content hash (blake3) with the jixiao version and reading limits, and rendered PDFs keyed by
-//! a hash of what they are drawn from (data, wording, font, version), with their page count and
-//! missing characters in `pdf/index.json`. An entry that does not read back whole
-//! and matching is discarded and rebuilt, never trusted; entries a run did not use are pruned.
+//! The incremental cache (`OUT/.cache/` or `--cache DIR`): each workbook's processed result
+//! (forms recognised, scored and checked) keyed by the file's content hash (blake3) with its
+//! path, the rules, the reading limits and the build of jixiao; and rendered PDFs keyed by a
+//! hash of what they are drawn from (data, wording, font, build), with their page count,
+//! missing characters, hash, length and time in `pdf/index.json`. An entry that does not read
+//! back whole and matching is discarded and rebuilt, never trusted; entries a run did not use
+//! are pruned.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::read::{Limits, Workbook};
+use crate::process::FileResult;
+use crate::read::Limits;
+use crate::rules::Rules;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -67,11 +71,30 @@ struct PdfIndex {
 struct Entry {
     version: String,
     key: String,
-    workbook: Workbook,
+    result: FileResult,
+}
+
+/// What identifies this build of jixiao: a hash of its own executable, so a changed reader,
+/// recogniser or layout never reuses what an older build cached (the version number alone
+/// does not change between builds). The version where the executable cannot be read.
+pub fn build_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        // Streamed: a debug build's executable is hundreds of MB.
+        let hash = |exe: PathBuf| -> std::io::Result<String> {
+            let mut h = blake3::Hasher::new();
+            h.update_reader(std::fs::File::open(exe)?)?;
+            Ok(h.finalize().to_hex()[..16].to_string())
+        };
+        std::env::current_exe()
+            .and_then(hash)
+            .map(|h| format!("{VERSION}+{h}"))
+            .unwrap_or_else(|_| VERSION.to_string())
+    })
 }
 
 impl Cache {
-    pub fn open(dir: &Path, limits: &Limits, reuse: bool) -> Result<Cache, String> {
+    pub fn open(dir: &Path, limits: &Limits, rules: &Rules, reuse: bool) -> Result<Cache, String> {
         for sub in ["read", "pdf"] {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| format!("无法创建缓存目录 {}: {e}", dir.display()))?;
@@ -86,7 +109,7 @@ impl Cache {
         Ok(Cache {
             pdf_meta: Mutex::new(pdf_meta),
             dir: dir.to_path_buf(),
-            salt: blake3::hash(format!("{VERSION}|{limits:?}").as_bytes())
+            salt: blake3::hash(format!("{}|{limits:?}|{rules:?}", build_id()).as_bytes())
                 .to_hex()
                 .to_string(),
             reuse,
@@ -114,25 +137,34 @@ impl Cache {
         self.mark(path);
     }
 
-    /// The key of a file's bytes.
-    pub fn key_of(&self, bytes: &[u8]) -> String {
+    /// The key of a file's processed result: its path (units are named by their folders)
+    /// and its bytes, under the salt.
+    pub fn key_of(&self, path: &Path, bytes: &[u8]) -> String {
         let mut h = blake3::Hasher::new();
         h.update(self.salt.as_bytes());
+        let path = path.as_os_str().as_encoded_bytes();
+        h.update(&(path.len() as u64).to_le_bytes());
+        h.update(path);
         h.update(bytes);
         h.finalize().to_hex().to_string()
     }
 
-    pub fn workbook(&self, key: &str) -> Option<Workbook> {
+    fn result_path(&self, key: &str) -> PathBuf {
+        self.dir.join("read").join(format!("{key}.bin"))
+    }
+
+    /// The cached result for `key`, if a whole entry of this build is there.
+    pub fn result(&self, key: &str) -> Option<FileResult> {
         if !self.reuse {
             return None;
         }
-        let path = self.dir.join("read").join(format!("{key}.json"));
-        let text = std::fs::read(&path).ok()?;
-        match serde_json::from_slice::<Entry>(&text) {
-            Ok(e) if e.version == VERSION && e.key == key => {
+        let path = self.result_path(key);
+        let bytes = std::fs::read(&path).ok()?;
+        match postcard::from_bytes::<Entry>(&bytes) {
+            Ok(e) if e.version == build_id() && e.key == key => {
                 self.mark(&path);
                 self.reused.fetch_add(1, Ordering::Relaxed);
-                Some(e.workbook)
+                Some(e.result)
             }
             // Corrupt or foreign: drop it, the caller parses again.
             _ => {
@@ -142,15 +174,16 @@ impl Cache {
         }
     }
 
-    pub fn put_workbook(&self, key: &str, workbook: &Workbook) {
+    pub fn put_result(&self, key: &str, result: &FileResult) {
         self.parsed.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
-            version: VERSION.to_string(),
+            version: build_id().to_string(),
             key: key.to_string(),
-            workbook: workbook.clone(),
+            result: result.clone(),
         };
-        if let Ok(bytes) = serde_json::to_vec(&entry) {
-            self.store(&self.dir.join("read").join(format!("{key}.json")), &bytes);
+        // A result that cannot be encoded (a path that is not UTF-8) is simply not cached.
+        if let Ok(bytes) = postcard::to_stdvec(&entry) {
+            self.store(&self.result_path(key), &bytes);
         }
     }
 
@@ -229,5 +262,41 @@ impl Cache {
             self.pdf_rendered.load(Ordering::Relaxed),
             self.pdf_reused.load(Ordering::Relaxed)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every sample's processed result reads back from its cache entry exactly as it was made
+    /// (forms, scores, issues and their codes, cells, decimals with their scale).
+    #[test]
+    fn results_round_trip_through_an_entry() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+        let rules = Rules::national();
+        let limits = Limits::default();
+        let mut forms = 0;
+        for e in walkdir::WalkDir::new(&root)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            if !e.file_type().is_file() {
+                continue;
+            }
+            let result = crate::process::process_file(e.path(), &rules, &limits);
+            forms += result.forms.len();
+            let entry = Entry {
+                version: build_id().to_string(),
+                key: "k".to_string(),
+                result: result.clone(),
+            };
+            let bytes = postcard::to_stdvec(&entry).unwrap();
+            let back: Entry = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(back.result, result, "{}", e.path().display());
+            // A damaged entry is an error, never a different result.
+            assert!(postcard::from_bytes::<Entry>(&bytes[..bytes.len() / 2]).is_err());
+        }
+        assert!(forms >= 10, "{forms} forms");
     }
 }

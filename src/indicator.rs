@@ -24,7 +24,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Op {
     Ge,
     Gt,
@@ -58,7 +58,7 @@ impl fmt::Display for Op {
 
 /// A normalised unit. Money is always 万元; counts and durations keep their written unit
 /// without the 万/亿 multiplier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Unit {
     Percent,
     /// 万元
@@ -80,7 +80,7 @@ impl Unit {
 }
 
 /// One quantity: `label op value unit`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Quantity {
     /// Text before the operator ("主场活动"), if any.
     pub label: Option<String>,
@@ -109,7 +109,7 @@ impl Quantity {
 
 /// A calendar date; `year` is None when the form wrote only a month ("12月底前").
 /// A month without a day means its last day; 上旬/中旬/下旬 mean the 10th/20th/last day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Date {
     pub year: Option<i32>,
     pub month: u32,
@@ -126,7 +126,7 @@ impl fmt::Display for Date {
 }
 
 /// How far a qualitative actual says the target was reached (the three national bands).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Attainment {
     /// 达成年度指标
     Met,
@@ -146,7 +146,7 @@ impl Attainment {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Value {
     /// Nothing written.
     Empty,
@@ -172,7 +172,29 @@ pub struct Note {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A note as read back from the cache, its code owned until interned.
+#[derive(serde::Deserialize)]
+struct NoteRead {
+    code: String,
+    message: String,
+}
+
+impl<'de> serde::Deserialize<'de> for Note {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <NoteRead as serde::Deserialize>::deserialize(d).map(Note::from)
+    }
+}
+
+impl From<NoteRead> for Note {
+    fn from(n: NoteRead) -> Note {
+        Note {
+            code: crate::model::static_str(n.code),
+            message: n.message,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Parsed {
     /// The cell text, trimmed.
     pub text: String,

@@ -51,7 +51,7 @@ impl fmt::Display for CellRef {
 }
 
 /// A value together with the cell it was read from (None for values the tool derived).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Sourced<T> {
     pub value: T,
     pub cell: Option<CellRef>,
@@ -71,7 +71,7 @@ impl<T> Sourced<T> {
 }
 
 /// Where a form lives: the file and the sheet. Cells are on each value.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct SourceRef {
     pub file: PathBuf,
     pub sheet: String,
@@ -109,13 +109,15 @@ pub fn framework_pairs() -> impl Iterator<Item = (&'static str, &'static str)> {
 }
 
 /// A budget unit (预算单位): a 6-digit code and a name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct Unit {
     pub code: Option<String>,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FormKind {
     /// 项目支出绩效目标表
@@ -143,7 +145,7 @@ impl FormKind {
 }
 
 /// 预算规模 of a target table (all 万元).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Budget {
     /// 预算数
     pub total: Option<Sourced<Decimal>>,
@@ -154,7 +156,7 @@ pub struct Budget {
 }
 
 /// One row of the 项目资金 block of a self-evaluation (all 万元).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct FundRow {
     /// 年初预算数
     pub initial: Option<Sourced<Decimal>>,
@@ -171,7 +173,7 @@ pub struct FundRow {
 }
 
 /// 项目资金 block of a self-evaluation.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Execution {
     /// 年度资金总额
     pub total: FundRow,
@@ -184,7 +186,7 @@ pub struct Execution {
 }
 
 /// One row of the indicator table.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct Indicator {
     /// 一级指标, as a category name ("产出指标(50分)" gives "产出指标").
     pub level1: Sourced<String>,
@@ -217,7 +219,7 @@ impl Default for Sourced<String> {
 }
 
 /// One recognised form: a project's target table or self-evaluation.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct Form {
     pub kind: Option<FormKind>,
     pub source: SourceRef,
@@ -259,7 +261,9 @@ impl Form {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -371,4 +375,51 @@ mod tests {
         assert_eq!(CellRef::new(0, 26).a1(), "AA1");
         assert_eq!(CellRef::new(1_048_575, 16_383).a1(), "XFD1048576");
     }
+}
+
+/// An issue as read back from the cache, its code owned until interned.
+#[derive(serde::Deserialize)]
+struct IssueRead {
+    severity: Severity,
+    code: String,
+    file: Option<PathBuf>,
+    sheet: Option<String>,
+    cell: Option<CellRef>,
+    message: String,
+}
+
+impl<'de> serde::Deserialize<'de> for Issue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <IssueRead as serde::Deserialize>::deserialize(d).map(Issue::from)
+    }
+}
+
+impl From<IssueRead> for Issue {
+    fn from(i: IssueRead) -> Issue {
+        Issue {
+            severity: i.severity,
+            code: static_str(i.code),
+            file: i.file,
+            sheet: i.sheet,
+            cell: i.cell,
+            message: i.message,
+        }
+    }
+}
+
+/// An issue code read back from the cache as the `&'static str` the code base compares. Codes
+/// are a few dozen constants, so each distinct one is kept once for the process's life.
+pub fn static_str(code: String) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let Ok(mut seen) = SEEN.get_or_init(|| Mutex::new(HashSet::new())).lock() else {
+        return "cache.code";
+    };
+    if let Some(known) = seen.get(code.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(code.into_boxed_str());
+    seen.insert(leaked);
+    leaked
 }

@@ -12,14 +12,14 @@ use crate::rules::Rules;
 use crate::score::{score_form, ProjectScore};
 
 /// A recognised form with its scores filled in and its issues.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Processed {
     pub form: Form,
     pub score: Option<ProjectScore>,
     pub issues: Vec<Issue>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FileResult {
     pub path: PathBuf,
     pub format: Option<Format>,
@@ -43,36 +43,43 @@ pub fn process_file(path: &Path, rules: &Rules, limits: &Limits) -> FileResult {
     process_file_cached(path, rules, limits, None)
 }
 
-/// As `process_file`, taking the parsed workbook from the cache when the bytes are unchanged.
+/// As `process_file`, taking the whole result from the cache when the file is unchanged.
 pub fn process_file_cached(
     path: &Path,
     rules: &Rules,
     limits: &Limits,
     cache: Option<&Cache>,
 ) -> FileResult {
-    let read = match cache {
-        None => read_file(path, limits),
-        Some(c) => load(path, limits).and_then(|bytes| {
-            let key = c.key_of(&bytes);
-            match c.workbook(&key) {
-                Some(wb) => Ok(wb),
-                None => {
-                    let wb = read_bytes(bytes, limits)?;
-                    c.put_workbook(&key, &wb);
-                    Ok(wb)
-                }
-            }
-        }),
+    let rejected = |e: crate::read::ReadError| FileResult {
+        path: path.to_path_buf(),
+        format: None,
+        forms: Vec::new(),
+        issues: vec![Issue::error(e.code, e.message).in_file(path)],
+        rejected: true,
     };
-    match read {
-        Ok(wb) => process_workbook(path, &wb, rules),
-        Err(e) => FileResult {
-            path: path.to_path_buf(),
-            format: None,
-            forms: Vec::new(),
-            issues: vec![Issue::error(e.code, e.message).in_file(path)],
-            rejected: true,
-        },
+    let Some(c) = cache else {
+        return match read_file(path, limits) {
+            Ok(wb) => process_workbook(path, &wb, rules),
+            Err(e) => rejected(e),
+        };
+    };
+    let bytes = match load(path, limits) {
+        Ok(b) => b,
+        Err(e) => return rejected(e),
+    };
+    let key = c.key_of(path, &bytes);
+    if let Some(result) = c.result(&key) {
+        return result;
+    }
+    // Files that cannot be read are not cached: read again each night, they are reported
+    // each night, and a file made readable is picked up.
+    match read_bytes(bytes, limits) {
+        Ok(wb) => {
+            let result = process_workbook(path, &wb, rules);
+            c.put_result(&key, &result);
+            result
+        }
+        Err(e) => rejected(e),
     }
 }
 

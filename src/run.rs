@@ -309,7 +309,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .cache
         .clone()
         .unwrap_or_else(|| opts.out.join(".cache"));
-    let cache = crate::cache::Cache::open(&cache_dir, &limits, !opts.full)?;
+    let cache = crate::cache::Cache::open(&cache_dir, &limits, &rules, !opts.full)?;
     let results = process_all(&scanned.files, &rules, &limits, opts.jobs, Some(&cache))?;
     stage_done("读取与识别", started);
     // Whole seconds: files checked out or copied together tie, and the path decides.

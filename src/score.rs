@@ -21,7 +21,9 @@ fn hundred() -> Decimal {
     Decimal::ONE_HUNDRED
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub enum Grade {
     #[serde(rename = "优")]
     Excellent,
@@ -57,7 +59,7 @@ pub fn grade(rules: &Rules, total: Decimal) -> Grade {
 }
 
 /// How an indicator was scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Method {
     /// ≥ > =: proportional below the target.
     Positive,
@@ -75,7 +77,7 @@ pub enum Method {
     Missing,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IndicatorOutcome {
     pub score: Decimal,
     /// None when the form does not say enough to tell.
@@ -266,7 +268,7 @@ fn clamp(score: Decimal, weight: Decimal) -> Decimal {
     score.clamp(Decimal::ZERO, weight)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BudgetOutcome {
     /// 执行率 in percent, rounded for display; None when 全年预算数 is 0 or missing.
     pub rate: Option<Decimal>,
@@ -303,7 +305,7 @@ pub fn score_budget(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ProjectScore {
     pub budget: Option<BudgetOutcome>,
     /// One per `Form::indicators`, in order.

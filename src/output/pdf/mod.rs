@@ -359,7 +359,7 @@ struct Ctx<'a> {
     timestamp: i64,
     date: String,
     cache: Option<&'a Cache>,
-    /// What every PDF of the run depends on besides its data: the version (layout code), the
+    /// What every PDF of the run depends on besides its data: the build (layout code), the
     /// fonts and the wording, hashed once.
     salt: String,
 }
@@ -628,7 +628,7 @@ pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, Stri
         salt: blake3::hash(
             format!(
                 "{}|{}|{:?}",
-                env!("CARGO_PKG_VERSION"),
+                crate::cache::build_id(),
                 o.fonts.key,
                 o.wording
             )
@@ -689,7 +689,7 @@ pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, Stri
     Ok(outcome)
 }
 
-/// What a PDF's bytes depend on, except the generation date: the run's salt (version, fonts,
+/// What a PDF's bytes depend on, except the generation date: the run's salt (build, fonts,
 /// wording), the kind and title, and the data drawn (`data` writes it: the forms
 /// with their scores and issues, or a pack's summary and its reports' keys). Keyed by inputs,
 /// an unchanged report is reused without being laid out; it keeps the date it was first
