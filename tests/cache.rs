@@ -195,6 +195,35 @@ fn a_report_edited_in_place_is_rendered_again() {
     assert_eq!(counts(&third).2, 0, "{third}");
 }
 
+/// Other rules (--rules) change every cached result: the forms are scored by the new rules at
+/// once, not read back as the old rules scored them.
+#[test]
+fn new_rules_apply_to_cached_files() {
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let grades = |out: &Path| {
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        summary["units"].to_string()
+    };
+    run_at(samples.path(), &out, &[]);
+    let before = grades(&out);
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/rules.toml"),
+    )
+    .unwrap()
+    .replace("excellent = 90", "excellent = 99.99")
+    .replace("good = 80", "good = 99.98")
+    .replace("pass = 60", "pass = 99.97");
+    let file = dir.path().join("strict.toml");
+    std::fs::write(&file, rules).unwrap();
+    let again = run_at(samples.path(), &out, &["--rules", file.to_str().unwrap()]);
+    let (parsed, reused, _, _) = counts(&again);
+    assert_eq!((parsed, reused), (10, 0), "{again}");
+    assert_ne!(grades(&out), before, "the stricter grades show");
+}
+
 /// Other wording (--report) changes every PDF: the cache is keyed by it, not only by the data.
 #[test]
 fn new_wording_renders_every_pdf_again() {
