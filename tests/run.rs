@@ -256,6 +256,49 @@ fn jobs_do_not_change_the_outputs() {
     }
 }
 
+/// consolidated.xlsx is a plain zip (no ZIP64 entry, which LibreOffice refuses) whose 指标明细
+/// holds a row per indicator, and whose other parts are rust_xlsxwriter's.
+#[test]
+fn consolidated_xlsx_is_a_plain_zip() {
+    let samples = samples();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_job(samples.path(), out.path(), &["--no-pdf"]);
+    expect_exit(&o, 2);
+    let path = out.path().join("consolidated.xlsx");
+    let bytes = std::fs::read(&path).unwrap();
+    // Every local header: its extra field holds no ZIP64 record (id 0x0001).
+    let mut at = 0;
+    let mut headers = 0;
+    while let Some(i) = bytes[at..].windows(4).position(|w| w == b"PK\x03\x04") {
+        let h = at + i;
+        let le16 = |o: usize| u16::from_le_bytes([bytes[h + o], bytes[h + o + 1]]) as usize;
+        let (name_len, extra_len) = (le16(26), le16(28));
+        let extra = &bytes[h + 30 + name_len..h + 30 + name_len + extra_len];
+        let name = String::from_utf8_lossy(&bytes[h + 30..h + 30 + name_len]).to_string();
+        let mut e = 0;
+        while e + 4 <= extra.len() {
+            let id = u16::from_le_bytes([extra[e], extra[e + 1]]);
+            assert_ne!(id, 1, "ZIP64 record in {name}");
+            e += 4 + u16::from_le_bytes([extra[e + 2], extra[e + 3]]) as usize;
+        }
+        headers += 1;
+        at = h + 4;
+    }
+    assert!(headers >= 10, "{headers} parts");
+    let rows = sheet(&path, "指标明细");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("summary.json")).unwrap()).unwrap();
+    let indicators: u64 = summary["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["indicators"].as_u64().unwrap())
+        .sum();
+    let indicators = indicators as usize;
+    assert!(indicators > 100, "{indicators}");
+    assert_eq!(rows.len(), indicators + 1, "header and a row per indicator");
+}
+
 /// 10,000 amounts with two decimals add up to the cent in the 合计 cell and summary.json.
 #[test]
 fn money_totals_are_exact() {

@@ -330,13 +330,13 @@ pub fn splice(frame: &Path, dest: &Path, agg: &Aggregate) -> Result<(), String> 
             w.raw_copy_file(entry).map_err(|e| bad(&e.to_string()))?;
             continue;
         }
-        // Deflate level 2, as rust_xlsxwriter is told for the other parts; zip64 always, as
-        // a province's sheet may pass 4 GB.
+        // Deflate level 2, as rust_xlsxwriter is told for the other parts. ZIP64 only when
+        // the sheet may pass 4 GB: Excel reads it, LibreOffice refuses such an entry.
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(2))
             .last_modified_time(entry.last_modified().unwrap_or_default())
-            .large_file(true);
+            .large_file(needs_zip64(head.len() + tail.len(), agg));
         drop(entry);
         w.start_file(part.as_str(), options)
             .map_err(|e| bad(&e.to_string()))?;
@@ -348,6 +348,35 @@ pub fn splice(frame: &Path, dest: &Path, agg: &Aggregate) -> Result<(), String> 
     }
     let mut inner = w.finish().map_err(|e| bad(&e.to_string()))?;
     inner.flush().map_err(|e| bad(&e.to_string()))
+}
+
+/// Whether the sheet's XML may reach 4 GiB: a bound on its size (every cell's markup, and its
+/// text as if every byte were escaped to the longest escape, `_xHHHH_`).
+fn needs_zip64(frame: usize, agg: &Aggregate) -> bool {
+    const CELL_MARKUP: u64 = 96; // <c r="T1048576" s="…" t="inlineStr"><is><t xml:space=…
+    let rows: u64 = agg
+        .counted()
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|p| {
+            p.form()
+                .indicators
+                .iter()
+                .enumerate()
+                .map(|(n, ind)| {
+                    let text: u64 = row_cells(p, n, ind)
+                        .iter()
+                        .map(|c| match c {
+                            Cell::Text(t) => t.len() as u64 * 7,
+                            Cell::Score(_) | Cell::Exact(_) => 40,
+                        })
+                        .sum();
+                    32 + 20 * CELL_MARKUP + text
+                })
+                .sum::<u64>()
+        })
+        .sum();
+    frame as u64 + rows >= u64::from(u32::MAX)
 }
 
 /// The frame's XML before the probe row, the style ids of the probe's cells A2 (text) and
