@@ -17,6 +17,10 @@ pub struct Processed {
     pub form: Form,
     pub score: Option<ProjectScore>,
     pub issues: Vec<Issue>,
+    /// A hash of everything above (its JSON), made once when the form is processed and kept
+    /// in the cache: a PDF is keyed by it instead of serialising the form again every night.
+    /// None when no cache was used.
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -75,12 +79,23 @@ pub fn process_file_cached(
     // each night, and a file made readable is picked up.
     match read_bytes(bytes, limits) {
         Ok(wb) => {
-            let result = process_workbook(path, &wb, rules);
+            let mut result = process_workbook(path, &wb, rules);
+            for p in &mut result.forms {
+                p.origin = content_hash(p);
+            }
             c.put_result(&key, &result);
             result
         }
         Err(e) => rejected(e),
     }
+}
+
+/// blake3 of a processed form's JSON (None if it cannot be written as JSON: a path that is
+/// not UTF-8; its PDFs are then keyed by the form itself).
+fn content_hash(p: &Processed) -> Option<String> {
+    let mut h = blake3::Hasher::new();
+    serde_json::to_writer(&mut h, p).ok()?;
+    Some(h.finalize().to_hex().to_string())
 }
 
 pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult {
@@ -102,6 +117,7 @@ pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult
                 form,
                 score,
                 issues,
+                origin: None,
             });
         }
     }

@@ -442,7 +442,7 @@ fn render_project<'a>(
         .unwrap_or_default();
     let key = input_key(ctx, "report", &title, |w| {
         for p in forms {
-            write_data(w, p)?;
+            write_row_key(w, p)?;
         }
         Ok(())
     });
@@ -710,6 +710,43 @@ fn input_key(
         let _ = std::io::Write::flush(&mut w);
     }
     h.finalize().to_hex().to_string()
+}
+
+/// A form's row into a key: the hash of its content made when it was processed (or the whole
+/// form where there is none), and everything the run says of it.
+fn write_row_key(w: &mut dyn std::io::Write, p: &ProjectRow) -> std::io::Result<()> {
+    // Named field by field: a field added to ProjectRow must be added here (or it would not
+    // change the key).
+    let ProjectRow {
+        processed,
+        file,
+        unit_code,
+        unit_name,
+        department,
+        superseded_by,
+        indicators,
+        quantified,
+        met,
+        issues,
+    } = p;
+    match &processed.origin {
+        Some(origin) => write!(w, "{origin}|")?,
+        None => write_data(w, *processed)?,
+    }
+    write_data(
+        w,
+        &(
+            file,
+            unit_code,
+            unit_name,
+            department,
+            superseded_by,
+            indicators,
+            quantified,
+            met,
+            issues,
+        ),
+    )
 }
 
 /// A value into a key: as JSON (fast, and keeps a decimal's scale: 1.0 and 1.00 print
