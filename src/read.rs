@@ -96,7 +96,7 @@ fn err(code: &'static str, message: impl Into<String>) -> ReadError {
 }
 
 /// One cell of a grid. A cell filled from a merged range knows the range's top-left cell.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridCell {
     pub text: String,
     pub number: Option<Decimal>,
@@ -113,28 +113,9 @@ impl GridCell {
 
 /// A sparse grid: only non-empty cells are stored, so one stray cell at XFD1048576 costs one
 /// entry, not 17 billion.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(from = "Vec<(u32, u32, GridCell)>", into = "Vec<(u32, u32, GridCell)>")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grid {
     cells: BTreeMap<(u32, u32), GridCell>,
-}
-
-// The cache stores a grid as a list of cells (JSON has no tuple keys).
-impl From<Vec<(u32, u32, GridCell)>> for Grid {
-    fn from(v: Vec<(u32, u32, GridCell)>) -> Self {
-        Grid {
-            cells: v.into_iter().map(|(r, c, cell)| ((r, c), cell)).collect(),
-        }
-    }
-}
-
-impl From<Grid> for Vec<(u32, u32, GridCell)> {
-    fn from(g: Grid) -> Self {
-        g.cells
-            .into_iter()
-            .map(|((r, c), cell)| (r, c, cell))
-            .collect()
-    }
 }
 
 impl Grid {
@@ -208,13 +189,13 @@ impl Grid {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sheet {
     pub name: String,
     pub grid: Grid,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workbook {
     pub format: Format,
     pub sheets: Vec<Sheet>,
