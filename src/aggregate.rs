@@ -41,9 +41,11 @@ pub fn load_unit_directory(path: &Path) -> Result<UnitDirectory, String> {
     Ok(out)
 }
 
-/// Where one form stands in the run.
+/// Where one form stands in the run. Serialised only to key its PDF: the form itself by the
+/// hash of its content where it has one (see `Processed::origin`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProjectRow<'a> {
+    #[serde(serialize_with = "crate::process::by_origin")]
     pub processed: &'a Processed,
     pub file: &'a Path,
     pub unit_code: Option<String>,

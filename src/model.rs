@@ -136,6 +136,14 @@ impl FormKind {
     }
 
     /// The form's official name, as users read it.
+    /// The kind as 项目汇总 and 指标明细 name it.
+    pub fn short_zh(self) -> &'static str {
+        match self {
+            FormKind::Target => "绩效目标表",
+            FormKind::SelfEval => "绩效自评表",
+        }
+    }
+
     pub fn title_zh(self) -> &'static str {
         match self {
             FormKind::Target => "项目支出绩效目标表",

@@ -90,6 +90,14 @@ pub fn process_file_cached(
     }
 }
 
+/// A processed form as its origin hash where it has one, else whole.
+pub fn by_origin<S: serde::Serializer>(p: &&Processed, s: S) -> Result<S::Ok, S::Error> {
+    match &p.origin {
+        Some(origin) => s.serialize_str(origin),
+        None => serde::Serialize::serialize(*p, s),
+    }
+}
+
 /// blake3 of a processed form's JSON (None if it cannot be written as JSON: a path that is
 /// not UTF-8; its PDFs are then keyed by the form itself).
 fn content_hash(p: &Processed) -> Option<String> {

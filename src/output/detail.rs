@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use crate::aggregate::{Aggregate, ProjectRow};
 use crate::indicator::Value;
-use crate::model::{FormKind, Indicator};
+use crate::model::Indicator;
 use crate::score::{round2, Method};
 
 pub const SHEET: &str = "指标明细";
@@ -72,13 +72,6 @@ pub enum Cell<'a> {
     Exact(Option<Decimal>),
 }
 
-pub fn kind_label(k: FormKind) -> &'static str {
-    match k {
-        FormKind::Target => "绩效目标表",
-        FormKind::SelfEval => "绩效自评表",
-    }
-}
-
 /// The 20 cells of the row of indicator `n` of form `p`.
 pub fn row_cells<'a>(p: &'a ProjectRow, n: usize, ind: &'a Indicator) -> [Cell<'a>; 20] {
     let f = p.form();
@@ -106,7 +99,7 @@ pub fn row_cells<'a>(p: &'a ProjectRow, n: usize, ind: &'a Indicator) -> [Cell<'
         text(p.unit_code.as_deref().unwrap_or("")),
         text(&p.unit_name),
         text(f.project_name()),
-        text(kind_label(f.kind())),
+        text(f.kind().short_zh()),
         text(&ind.level1.value),
         text(&ind.level2.value),
         text(&ind.level3.value),

@@ -15,7 +15,7 @@ use rust_xlsxwriter::{
 use crate::aggregate::{Aggregate, UnitSummary};
 use crate::model::Severity;
 use crate::output::csv::{issue_fields, ISSUE_HEADERS};
-use crate::output::detail::{self, kind_label};
+use crate::output::detail;
 use crate::score::round2;
 
 /// What 运行信息 says about the run.
@@ -341,7 +341,7 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
                 t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
                 t.text(1, &p.unit_name, &st.text)?;
                 t.text(2, f.project_name(), &st.text)?;
-                t.text(3, kind_label(f.kind()), &st.text)?;
+                t.text(3, f.kind().short_zh(), &st.text)?;
                 match &f.year {
                     Some(y) => t.int(4, y.value.max(0) as usize, &st.int)?,
                     None => t.text(4, "", &st.text)?,
@@ -406,17 +406,15 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
         t.auto_width = false;
         let rows = agg.counted_indicators();
         if rows > 0 {
-            if let Some(ws) = t.ws.as_deref_mut() {
-                for c in 0..detail::HEADERS.len() {
-                    let f = if detail::SCORE_COLS.contains(&c) {
-                        &st.score
-                    } else {
-                        &st.text
-                    };
-                    ws.write_blank(1, c as u16, f)?;
+            for c in 0..detail::HEADERS.len() {
+                if detail::SCORE_COLS.contains(&c) {
+                    t.num(c as u16, None, &st.score)?;
+                } else {
+                    t.text(c as u16, "", &st.text)?;
                 }
             }
         }
+        // The filter and the highlight span every row the splice will write.
         t.row = u32::try_from(rows)
             .unwrap_or(u32::MAX)
             .saturating_add(1)

@@ -314,11 +314,17 @@ pub fn content_id(bytes: &mut [u8]) {
     bytes[first + 34..first + 66].copy_from_slice(&hex[32..64]);
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("无法创建目录 {}: {e}", parent.display()))?;
+/// The folder `path` goes into, created if missing.
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(parent) => std::fs::create_dir_all(parent)
+            .map_err(|e| format!("无法创建目录 {}: {e}", parent.display())),
+        None => Ok(()),
     }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    create_parent(path)?;
     std::fs::write(path, bytes).map_err(|e| format!("无法写入 {}: {e}", path.display()))
 }
 
@@ -398,10 +404,7 @@ impl Pdf {
         match self {
             Pdf::Bytes(bytes) => write_file(dest, bytes),
             Pdf::Cached(src) => {
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| format!("无法创建目录 {}: {e}", parent.display()))?;
-                }
+                create_parent(dest)?;
                 std::fs::hard_link(src, dest)
                     .or_else(|_| std::fs::copy(src, dest).map(|_| ()))
                     .map_err(|e| format!("无法写入 {}: {e}", dest.display()))
@@ -442,7 +445,7 @@ fn render_project<'a>(
         .unwrap_or_default();
     let key = input_key(ctx, "report", &title, |w| {
         for p in forms {
-            write_row_key(w, p)?;
+            write_data(w, p)?;
         }
         Ok(())
     });
@@ -710,43 +713,6 @@ fn input_key(
         let _ = std::io::Write::flush(&mut w);
     }
     h.finalize().to_hex().to_string()
-}
-
-/// A form's row into a key: the hash of its content made when it was processed (or the whole
-/// form where there is none), and everything the run says of it.
-fn write_row_key(w: &mut dyn std::io::Write, p: &ProjectRow) -> std::io::Result<()> {
-    // Named field by field: a field added to ProjectRow must be added here (or it would not
-    // change the key).
-    let ProjectRow {
-        processed,
-        file,
-        unit_code,
-        unit_name,
-        department,
-        superseded_by,
-        indicators,
-        quantified,
-        met,
-        issues,
-    } = p;
-    match &processed.origin {
-        Some(origin) => write!(w, "{origin}|")?,
-        None => write_data(w, *processed)?,
-    }
-    write_data(
-        w,
-        &(
-            file,
-            unit_code,
-            unit_name,
-            department,
-            superseded_by,
-            indicators,
-            quantified,
-            met,
-            issues,
-        ),
-    )
 }
 
 /// A value into a key: as JSON (fast, and keeps a decimal's scale: 1.0 and 1.00 print
