@@ -2,7 +2,8 @@
 //! (forms recognised, scored and checked) keyed by the file's content hash (blake3) with its
 //! path, the rules, the reading limits and the build of jixiao; and rendered PDFs keyed by a
 //! hash of what they are drawn from (data, wording, font, build), with their page count,
-//! missing characters, hash, length and time in `pdf/index.json`. An entry that does not read
+//! missing characters, hash, length and time in `pdf/index.json`; and 指标明细's rows, a
+//! deflated piece per unit, in `detail.pieces` (`output::detail`). An entry that does not read
 //! back whole and matching is discarded and rebuilt, never trusted; entries a run did not use
 //! are pruned.
 
@@ -252,6 +253,11 @@ impl Cache {
         if let Ok(bytes) = serde_json::to_vec(&index) {
             self.store(&pdf.join("index.json"), &bytes);
         }
+    }
+
+    /// The file of 指标明细's deflated pieces (`output::detail`), and whether it may be read.
+    pub fn detail_pieces(&self) -> (PathBuf, bool) {
+        (self.dir.join("detail.pieces"), self.reuse)
     }
 
     pub fn summary(&self) -> String {

@@ -16,7 +16,7 @@ use crate::output::workbook::{start_workbook, RunInfo};
 use crate::process::FileResult;
 use crate::read::Limits;
 use crate::rules::Rules;
-use crate::scan::scan;
+use crate::scan::scan_except;
 use rust_xlsxwriter::XlsxError;
 
 /// The options of `jixiao run` (the command line parses straight into this).
@@ -238,9 +238,29 @@ fn publish(stage: &Path, out: &Path) -> Result<(), String> {
         }
         std::fs::rename(&new, &dest).map_err(|e| format!("无法写入 {}: {e}", dest.display()))?;
     }
-    let _ = std::fs::remove_dir_all(&trash);
-    let _ = std::fs::remove_dir_all(stage);
+    remove_tree(&trash);
+    remove_tree(stage);
     Ok(())
+}
+
+/// `remove_dir_all`, its subfolders two levels down in parallel: last night's reports are
+/// 30,000 files in 5,000 unit folders, and unlinking them one by one took a second.
+fn remove_tree(dir: &Path) {
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|es| {
+                es.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let units: Vec<PathBuf> = subdirs(dir).iter().flat_map(|d| subdirs(d)).collect();
+    units.par_iter().for_each(|u| {
+        let _ = std::fs::remove_dir_all(u);
+    });
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Staging and trash folders left by runs that were killed (we hold the lock: none is live).
@@ -297,13 +317,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     let stage = opts.out.join(format!(".staging-{}", std::process::id()));
     std::fs::create_dir_all(&stage).map_err(|e| format!("无法创建 {}: {e}", stage.display()))?;
 
-    let mut scanned = scan(&opts.inputs);
-    // OUT inside an input folder: our own outputs are never submissions.
-    if let Ok(out) = opts.out.canonicalize() {
-        scanned
-            .files
-            .retain(|f| !f.canonicalize().is_ok_and(|f| f.starts_with(&out)));
-    }
+    let scanned = scan_except(&opts.inputs, Some(&opts.out));
     let limits = Limits::default();
     let cache_dir = opts
         .cache
@@ -373,7 +387,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     };
     let pool = pool(opts.jobs)?;
     let (draft, pdfs) = std::thread::scope(|scope| {
-        let draft = scope.spawn(|| start_workbook(&agg, &info));
+        let draft = scope.spawn(|| {
+            let d = start_workbook(&agg, &info);
+            stage_done("项目汇总（草稿）", started);
+            d
+        });
         let pdfs = fonts
             .as_ref()
             .zip(wording.as_ref())
@@ -390,6 +408,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
                     progress: Some(&tick),
                 };
                 let done = pool.install(|| crate::output::pdf::render_all(&agg, &options));
+                stage_done("PDF 渲染与链接", started);
                 bar.finish_and_clear();
                 done
             });
@@ -424,14 +443,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         agg.issues.extend(pdfs.issues);
         stage_done("PDF 报告", started);
     }
+    let (pieces, reuse) = cache.detail_pieces();
+    let pieces = crate::output::detail::PiecesCache {
+        path: &pieces,
+        reuse,
+    };
     draft
-        .finish(&stage.join("consolidated.xlsx"), &agg, &info)
+        .finish(&stage.join("consolidated.xlsx"), &agg, &info, Some(pieces))
         .map_err(xlsx_error)?;
     stage_done("consolidated.xlsx", started);
     let summary = crate::output::json::summary_json(&agg);
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
     std::fs::write(stage.join("summary.json"), text + "\n")
         .map_err(|e| format!("无法写入 summary.json: {e}"))?;
+    stage_done("summary.json", started);
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(stage.join("issues.csv")).map_err(|e| e.to_string())?,
     );
@@ -439,8 +464,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         .and_then(|_| f.flush())
         .map_err(|e| format!("无法写入 issues.csv: {e}"))?;
     drop(f);
-    publish(&stage, &opts.out)?;
+    stage_done("issues.csv", started);
+    pool.install(|| publish(&stage, &opts.out))?;
+    stage_done("发布输出", started);
     cache.prune();
+    stage_done("缓存整理", started);
 
     let forms = agg.counted().count();
     let indicators = agg.counted_indicators();

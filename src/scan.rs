@@ -50,6 +50,41 @@ pub fn skip_reason(path: &Path) -> Option<&'static str> {
 /// Walk every input (a file or a folder). Symlinks are followed; a symlink loop is reported
 /// and skipped, never walked twice.
 pub fn scan(inputs: &[PathBuf]) -> Scan {
+    scan_except(inputs, None)
+}
+
+/// What identifies a folder wherever it is reached from (through links too).
+#[cfg(unix)]
+fn folder_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+#[cfg(not(unix))]
+fn folder_id(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// `scan`, never entering the folder `exclude` (OUT, when it lies inside an input or is
+/// linked from one: our own outputs are never submissions). Folders are compared by device
+/// and inode as the walk meets them, a stat per folder, instead of resolving every file's path.
+pub fn scan_except(inputs: &[PathBuf], exclude: Option<&Path>) -> Scan {
+    let excluded = exclude.and_then(|p| std::fs::metadata(p).ok().as_ref().and_then(folder_id));
+    // Where folders cannot be compared by id, resolved paths are.
+    let excluded_path = exclude
+        .filter(|_| excluded.is_none())
+        .and_then(|p| p.canonicalize().ok());
+    let outside = |e: &walkdir::DirEntry| -> bool {
+        if !e.file_type().is_dir() {
+            return true;
+        }
+        if let Some(id) = excluded {
+            return e.metadata().ok().as_ref().and_then(folder_id) != Some(id);
+        }
+        match &excluded_path {
+            Some(out) => !e.path().canonicalize().is_ok_and(|p| p == *out),
+            None => true,
+        }
+    };
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut issues = Vec::new();
@@ -65,8 +100,10 @@ pub fn scan(inputs: &[PathBuf]) -> Scan {
             // Hidden folders (.git, OUT/.cache) are never submissions; hidden files are
             // skipped below with their reason.
             .filter_entry(|e| {
-                e.depth() == 0
-                    || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
+                (e.depth() == 0
+                    || !(e.file_type().is_dir()
+                        && e.file_name().to_string_lossy().starts_with('.')))
+                    && outside(e)
             });
         for entry in walker {
             match entry {

@@ -11,6 +11,7 @@ use common::*;
 fn run_at(input: &Path, out: &Path, extra: &[&str]) -> String {
     let o = run_cmd(input, out, extra)
         .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("JIXIAO_LOG", "debug")
         .output()
         .unwrap();
     expect_exit(&o, 2)
@@ -44,6 +45,20 @@ fn counts(stderr: &str) -> (usize, usize, usize, usize) {
         num("生成 PDF "),
         num("份、复用 "),
     )
+}
+
+/// (units whose 指标明细 rows came from the cache, units whose rows were deflated again).
+fn pieces(stderr: &str) -> (usize, usize) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("个单位的行沿用缓存"))
+        .unwrap_or_else(|| panic!("no 指标明细 line in {stderr}"));
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1])
 }
 
 fn outputs(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -94,10 +109,15 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     set_mtime(&target, 1_700_000_100);
     let first = run_at(samples.path(), &out, &[]);
     assert_eq!(counts(&first), (10, 0, 7, 0), "{first}");
+    let units = pieces(&first).1;
+    assert_eq!(pieces(&first), (0, units), "{first}");
+    assert!(units >= 2, "{first}");
     let before = outputs(&out);
 
     let second = run_at(samples.path(), &out, &[]);
     assert_eq!(counts(&second), (0, 10, 0, 7), "{second}");
+    // consolidated.xlsx from cached 指标明细 pieces only, byte-identical (checked below).
+    assert_eq!(pieces(&second), (units, 0), "{second}");
     assert!(outputs(&out) == before, "second run is byte-identical");
 
     // Change one workbook: exactly that one is parsed again, and only its unit's PDFs change.
@@ -114,11 +134,13 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     assert_eq!((parsed, reused), (1, 9), "{third}");
     // 科普经费's report and the 569301 pack change; the other five PDFs are reused.
     assert_eq!((rendered, pdf_reused), (2, 5), "{third}");
+    assert_eq!(pieces(&third), (units - 1, 1), "{third}");
 
     // --full ignores the cache and gives the same bytes as the cached run.
     let cached = outputs(&out);
     let full = run_at(samples.path(), &out, &["--full"]);
     assert_eq!(counts(&full), (10, 0, 7, 0), "{full}");
+    assert_eq!(pieces(&full), (0, units), "{full}");
     assert!(
         outputs(&out) == cached,
         "--full is byte-identical to the cached run"
@@ -154,6 +176,11 @@ fn a_corrupt_cache_entry_is_rebuilt() {
     .unwrap();
     let again = run_at(samples.path(), &out, &[]);
     assert_eq!(counts(&again), (10, 0, 7, 0), "{again}");
+    assert_eq!(
+        pieces(&again).0,
+        0,
+        "a damaged pieces file is not read: {again}"
+    );
     assert!(outputs(&out) == before);
     assert!(
         !cache.join("read/0000.json").exists(),

@@ -431,3 +431,22 @@ fn lowered_targets_and_departments() {
         .expect("department subtotal row");
     assert_eq!(num(&sub[col(h, "预算数（万元）")]), 1085.0);
 }
+
+/// OUT inside the input folder, and reached again through a link in it: the second night
+/// reads exactly the submissions the first did, never consolidated.xlsx or a unit's pack.
+#[test]
+fn outputs_inside_an_input_are_not_read_as_submissions() {
+    let samples = samples();
+    let out = samples.path().join("汇总输出");
+    let files = |stderr: &str| -> String {
+        let at = stderr.rfind("读取 ").expect("summary line");
+        stderr[at..].split('（').next().unwrap().to_string()
+    };
+    let first = expect_exit(&run_job(samples.path(), &out, &["--no-pdf"]), 2);
+    assert!(out.join("consolidated.xlsx").exists());
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&out, samples.path().join("链接到输出")).unwrap();
+    let second = expect_exit(&run_job(samples.path(), &out, &["--no-pdf"]), 2);
+    assert_eq!(files(&first), files(&second), "{second}");
+    assert!(!second.contains("consolidated.xlsx："), "{second}");
+}

@@ -6,5 +6,6 @@ pub mod detail;
 pub mod form;
 pub mod json;
 pub mod legacy;
+pub mod package;
 pub mod pdf;
 pub mod workbook;

@@ -278,7 +278,7 @@ fn unit_row(t: &mut Table, u: &UnitSummary, total: bool, st: &Styles) -> Result<
 
 /// Write consolidated.xlsx to `path`.
 pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<(), XlsxError> {
-    start_workbook(agg, info)?.finish(path, agg, info)
+    start_workbook(agg, info)?.finish(path, agg, info, None)
 }
 
 /// consolidated.xlsx in two halves, so its big sheets are written while the PDFs render:
@@ -429,7 +429,14 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
 }
 
 impl WorkbookDraft {
-    pub fn finish(self, path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<(), XlsxError> {
+    /// Finish and save at `path`; 指标明细's pieces are reused from and kept in `pieces`.
+    pub fn finish(
+        self,
+        path: &Path,
+        agg: &Aggregate,
+        info: &RunInfo,
+        pieces: Option<detail::PiecesCache>,
+    ) -> Result<(), XlsxError> {
         let WorkbookDraft { mut wb, st } = self;
         // 单位汇总: units grouped by 主管部门 with subtotals, then 合计.
         {
@@ -496,7 +503,7 @@ impl WorkbookDraft {
         }
         let frame = path.with_extension("frame.xlsx");
         wb.save(&frame)?;
-        let spliced = detail::splice(&frame, path, agg);
+        let spliced = detail::splice(&frame, path, agg, pieces);
         let _ = std::fs::remove_file(&frame);
         spliced.map_err(XlsxError::ParameterError)
     }
