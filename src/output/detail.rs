@@ -510,17 +510,7 @@ pub fn splice(
             })
             .collect()
     };
-    let reused = std::sync::atomic::AtomicUsize::new(0);
-    let make = |range| {
-        let made = make(range);
-        if let Ok(pieces) = &made {
-            let hits = pieces
-                .iter()
-                .filter(|p| matches!(p.deflated, Cow::Borrowed(_)));
-            reused.fetch_add(hits.count(), std::sync::atomic::Ordering::Relaxed);
-        }
-        made
-    };
+    let mut reused = 0;
     let mut pending: (std::ops::Range<usize>, Vec<Piece>) = (0..0, Vec::new());
     for range in batches.into_iter().chain(std::iter::once(0..0)) {
         let (made, written) = rayon::join(
@@ -528,6 +518,7 @@ pub fn splice(
             || -> std::io::Result<()> {
                 for (i, piece) in pending.0.clone().zip(&pending.1) {
                     w.write_piece(&mut open, piece, false)?;
+                    reused += usize::from(matches!(piece.deflated, Cow::Borrowed(_)));
                     if let (Some(new), Some(key)) = (new.as_mut(), &keys[i]) {
                         new.add(key, piece);
                     }
@@ -550,7 +541,6 @@ pub fn splice(
         new.commit();
     }
     if crate::scan::debug_enabled() {
-        let reused = reused.into_inner();
         eprintln!(
             "jixiao: {SHEET}：{} 个单位的行沿用缓存，{} 个重新生成",
             reused,
