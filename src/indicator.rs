@@ -166,32 +166,11 @@ pub enum Value {
 }
 
 /// Something the parser had to assume, reported as a warning by `check`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Note {
-    pub code: &'static str,
+    #[serde(deserialize_with = "crate::model::static_code")]
+    pub code: crate::model::Code,
     pub message: String,
-}
-
-/// A note as read back from the cache, its code owned until interned.
-#[derive(serde::Deserialize)]
-struct NoteRead {
-    code: String,
-    message: String,
-}
-
-impl<'de> serde::Deserialize<'de> for Note {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <NoteRead as serde::Deserialize>::deserialize(d).map(Note::from)
-    }
-}
-
-impl From<NoteRead> for Note {
-    fn from(n: NoteRead) -> Note {
-        Note {
-            code: crate::model::static_str(n.code),
-            message: n.message,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -299,10 +299,11 @@ impl Severity {
 
 /// A finding about a file or form: what users act on. `code` is stable (scripts filter on it);
 /// `message` is Chinese and names what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Issue {
     pub severity: Severity,
-    pub code: &'static str,
+    #[serde(deserialize_with = "static_code")]
+    pub code: Code,
     pub file: Option<PathBuf>,
     pub sheet: Option<String>,
     pub cell: Option<CellRef>,
@@ -371,53 +372,19 @@ impl fmt::Display for Issue {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A stable issue or note code. Spelled through an alias on purpose: serde's derive would
+/// read a literal `&'static str` field as borrowed from the input and demand `'de: 'static`,
+/// even with `deserialize_with`.
+pub type Code = &'static str;
 
-    #[test]
-    fn a1_addresses() {
-        assert_eq!(CellRef::new(0, 0).a1(), "A1");
-        assert_eq!(CellRef::new(6, 1).a1(), "B7");
-        assert_eq!(CellRef::new(0, 25).a1(), "Z1");
-        assert_eq!(CellRef::new(0, 26).a1(), "AA1");
-        assert_eq!(CellRef::new(1_048_575, 16_383).a1(), "XFD1048576");
-    }
-}
-
-/// An issue as read back from the cache, its code owned until interned.
-#[derive(serde::Deserialize)]
-struct IssueRead {
-    severity: Severity,
-    code: String,
-    file: Option<PathBuf>,
-    sheet: Option<String>,
-    cell: Option<CellRef>,
-    message: String,
-}
-
-impl<'de> serde::Deserialize<'de> for Issue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <IssueRead as serde::Deserialize>::deserialize(d).map(Issue::from)
-    }
-}
-
-impl From<IssueRead> for Issue {
-    fn from(i: IssueRead) -> Issue {
-        Issue {
-            severity: i.severity,
-            code: static_str(i.code),
-            file: i.file,
-            sheet: i.sheet,
-            cell: i.cell,
-            message: i.message,
-        }
-    }
+/// An issue or note code read back from the cache, interned (`static_str`).
+pub fn static_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(static_str)
 }
 
 /// An issue code read back from the cache as the `&'static str` the code base compares. Codes
 /// are a few dozen constants, so each distinct one is kept once for the process's life.
-pub fn static_str(code: String) -> &'static str {
+fn static_str(code: String) -> &'static str {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
@@ -430,4 +397,18 @@ pub fn static_str(code: String) -> &'static str {
     let leaked: &'static str = Box::leak(code.into_boxed_str());
     seen.insert(leaked);
     leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a1_addresses() {
+        assert_eq!(CellRef::new(0, 0).a1(), "A1");
+        assert_eq!(CellRef::new(6, 1).a1(), "B7");
+        assert_eq!(CellRef::new(0, 25).a1(), "Z1");
+        assert_eq!(CellRef::new(0, 26).a1(), "AA1");
+        assert_eq!(CellRef::new(1_048_575, 16_383).a1(), "XFD1048576");
+    }
 }

@@ -250,9 +250,9 @@ fn group_key(group: &[&ProjectRow], styles: StyleIds) -> Key {
     h.update(&styles.text.to_le_bytes());
     h.update(&styles.score.to_le_bytes());
     for p in group {
-        // A form that cannot be written as JSON (not UTF-8) still counts by its address.
+        // As the PDF keys: Debug where JSON cannot say it (a path that is not UTF-8).
         if serde_json::to_writer(&mut h, p).is_err() {
-            h.update(format!("{:p}", *p).as_bytes());
+            h.update(format!("{p:?}").as_bytes());
         }
         h.update(b"\0");
     }
