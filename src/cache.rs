@@ -53,13 +53,38 @@ pub struct PdfMeta {
 
 /// A file's length and modification time (nanoseconds since 1970), where the system tells.
 fn stamp(path: &Path) -> Option<(u64, u64)> {
+    stamp_and_id(path).map(|(s, _)| s)
+}
+
+/// `stamp`, and the file's identity (device, inode) where the system has one.
+fn stamp_and_id(path: &Path) -> Option<((u64, u64), Option<FileId>)> {
     let meta = std::fs::metadata(path).ok()?;
     let t = meta
         .modified()
         .ok()?
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;
-    Some((meta.len(), u64::try_from(t.as_nanos()).ok()?))
+    Some((
+        (meta.len(), u64::try_from(t.as_nanos()).ok()?),
+        file_id(&meta),
+    ))
+}
+
+/// A file's device and inode: two paths with the same one are the same file (hard links).
+pub type FileId = (u64, u64);
+
+/// The identity of the file `meta` describes; None where the system has no inodes.
+pub fn file_id(meta: &std::fs::Metadata) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -188,20 +213,24 @@ impl Cache {
         }
     }
 
-    /// The cached PDF for `key` and its metadata, if the file is still the one stored.
-    pub fn pdf(&self, key: &str) -> Option<(PathBuf, PdfMeta)> {
+    /// The cached PDF for `key`, its metadata and its file's identity, if the file is still
+    /// the one stored.
+    pub fn pdf(&self, key: &str) -> Option<(PathBuf, PdfMeta, Option<FileId>)> {
         if !self.reuse {
             return None;
         }
         let meta = self.pdf_meta.lock().ok()?.get(key).cloned()?;
         let path = self.dir.join("pdf").join(format!("{key}.pdf"));
-        if !meta.hash.is_empty() && stamp(&path) == Some((meta.bytes, meta.modified_ns)) {
-            self.mark(&path);
-            self.pdf_reused.fetch_add(1, Ordering::Relaxed);
-            Some((path, meta))
-        } else {
-            let _ = std::fs::remove_file(&path);
-            None
+        match stamp_and_id(&path) {
+            Some((s, id)) if !meta.hash.is_empty() && s == (meta.bytes, meta.modified_ns) => {
+                self.mark(&path);
+                self.pdf_reused.fetch_add(1, Ordering::Relaxed);
+                Some((path, meta, id))
+            }
+            _ => {
+                let _ = std::fs::remove_file(&path);
+                None
+            }
         }
     }
 

@@ -102,6 +102,7 @@ impl From<Kind> for FormKind {
 }
 
 fn main() -> ExitCode {
+    jixiao::run::disable_huge_pages();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

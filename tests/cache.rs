@@ -329,3 +329,78 @@ fn manifest_and_distribution() {
             .all(|n| n.starts_with(&format!("reports/{unit}/")) || n.starts_with("packs/")));
     }
 }
+
+/// (PDFs left in place as last night's files, PDFs put in) from the debug log.
+fn placed(stderr: &str) -> (usize, usize) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("份原地保留"))
+        .unwrap_or_else(|| panic!("no PDF placing line in {stderr}"));
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// (path under OUT, device and inode) of every PDF in reports/ and packs/.
+#[cfg(unix)]
+fn pdf_inodes(out: &Path) -> Vec<(PathBuf, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut v: Vec<_> = ["reports", "packs"]
+        .iter()
+        .flat_map(|d| walkdir::WalkDir::new(out.join(d)))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            let rel = e.path().strip_prefix(out).unwrap().to_path_buf();
+            (rel, m.dev(), m.ino())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// An unchanged report stays the very file it was (nothing re-linked, nothing unlinked); what
+/// the run no longer produces, and anything else put into reports/ or packs/, is removed; the
+/// result is what a fresh run into an empty OUT gives.
+#[cfg(unix)]
+#[test]
+fn reports_are_published_in_place() {
+    let (samples, dir, out) = fixture();
+    let first = run_at(samples.path(), &out, &[]);
+    assert_eq!(placed(&first), (0, 7), "{first}");
+    let inodes = pdf_inodes(&out);
+    assert_eq!(inodes.len(), 7);
+
+    let second = run_at(samples.path(), &out, &[]);
+    assert_eq!(placed(&second), (7, 0), "{second}");
+    assert_eq!(pdf_inodes(&out), inodes, "every PDF is still the same file");
+
+    // Strays, and a unit whose files are gone: all removed by the next run.
+    std::fs::write(out.join("reports/说明.txt"), "x").unwrap();
+    std::fs::create_dir_all(out.join("reports/999999已撤销单位")).unwrap();
+    std::fs::write(out.join("reports/999999已撤销单位/旧项目.pdf"), "%PDF").unwrap();
+    std::fs::write(out.join("packs/999999已撤销单位.pdf"), "%PDF").unwrap();
+    std::fs::remove_dir_all(samples.path().join("644201天津科学技术馆")).unwrap();
+    std::fs::remove_dir_all(samples.path().join("variants")).unwrap();
+    let third = run_at(samples.path(), &out, &[]);
+    let (kept, put) = placed(&third);
+    assert!(kept >= 2, "the 569301 reports stay: {third}");
+    assert!(!out.join("reports/说明.txt").exists());
+    assert!(!out.join("reports/999999已撤销单位").exists());
+    assert!(!out.join("packs/999999已撤销单位.pdf").exists());
+    let fresh = dir.path().join("fresh");
+    let again = run_at(samples.path(), &fresh, &[]);
+    assert_eq!(placed(&again), (0, kept + put), "{again}");
+    assert!(
+        outputs(&out) == outputs(&fresh),
+        "published in place = a fresh run"
+    );
+    let now = pdf_inodes(&out);
+    assert_eq!(now.len(), kept + put);
+    let same = now.iter().filter(|p| inodes.contains(p)).count();
+    assert_eq!(same, kept, "the kept PDFs are last night's files");
+}

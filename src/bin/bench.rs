@@ -40,6 +40,8 @@ fn rss_mb() -> u64 {
 }
 
 fn main() {
+    // As in `jixiao` itself: the floor and the ingest run under the same memory settings.
+    jixiao::run::disable_huge_pages();
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
         eprintln!("usage: bench DIR [--pdf] [--jobs N] [--ingest-only]");
@@ -156,6 +158,7 @@ fn main() {
             wording: &wording,
             timestamp: 0,
             cache: None,
+            published: None,
             packs,
             progress: None,
         };

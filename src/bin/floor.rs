@@ -35,6 +35,8 @@ pub fn read_all(files: &[std::path::PathBuf]) -> usize {
 }
 
 fn main() {
+    // As in `jixiao` itself: the floor and the ingest run under the same memory settings.
+    jixiao::run::disable_huge_pages();
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
         eprintln!("usage: floor DIR [--jobs N]");

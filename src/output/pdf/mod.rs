@@ -90,10 +90,13 @@ type UnitProjects<'a> =
 /// What rendering produced: files written and issues to add to 问题清单.
 #[derive(Debug, Default)]
 pub struct PdfOutcome {
-    /// Every PDF written: project reports, then unit packs.
+    /// Every PDF of the run: project reports, then unit packs.
     pub reports: Vec<ReportFile>,
     pub packs: Vec<ReportFile>,
     pub issues: Vec<IssueRow>,
+    /// How many of them were left where they are in `RenderOptions::published` (already the
+    /// cache's file there) instead of being put into `out`.
+    pub kept: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,8 +167,13 @@ pub fn write_manifest(out: &mut impl std::io::Write, files: &[ReportFile]) -> st
 }
 
 /// `OUT/distribute/<单位>.zip`: one unit's reports and pack, to send back to it. PDFs are
-/// stored (already compressed) with fixed times, so the zip is reproducible.
-pub fn write_distribution(out: &Path, outcome: &PdfOutcome) -> Result<usize, String> {
+/// stored (already compressed) with fixed times, so the zip is reproducible. A PDF kept in
+/// `published` (`PdfOutcome::kept`) is read from there.
+pub fn write_distribution(
+    out: &Path,
+    published: Option<&Path>,
+    outcome: &PdfOutcome,
+) -> Result<usize, String> {
     use std::io::Write;
     let mut by_unit: BTreeMap<PathBuf, Vec<&ReportFile>> = BTreeMap::new();
     for p in &outcome.packs {
@@ -194,7 +202,14 @@ pub fn write_distribution(out: &Path, outcome: &PdfOutcome) -> Result<usize, Str
         for f in files {
             let inner = f.path.to_string_lossy().replace('\\', "/");
             zip.start_file(inner, opts).map_err(|e| e.to_string())?;
-            let bytes = std::fs::read(out.join(&f.path)).map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(out.join(&f.path))
+                .or_else(|e| match published {
+                    Some(p) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::read(p.join(&f.path))
+                    }
+                    _ => Err(e),
+                })
+                .map_err(|e| format!("无法读取 {}: {e}", f.path.display()))?;
             zip.write_all(&bytes).map_err(|e| e.to_string())?;
         }
         zip.finish().map_err(|e| e.to_string())?;
@@ -377,6 +392,9 @@ struct Ctx<'a> {
     timestamp: i64,
     date: String,
     cache: Option<&'a Cache>,
+    /// Where last night's PDFs are (OUT): one that already is the cache's file is kept there.
+    published: Option<&'a Path>,
+    kept: std::sync::atomic::AtomicUsize,
     /// What every PDF of the run depends on besides its data: the build (layout code), the
     /// fonts and the wording, hashed once.
     salt: String,
@@ -385,8 +403,21 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// A cached PDF for `key` with what its bytes do not say.
     fn cached(&self, key: &str) -> Option<(Pdf, PdfMeta)> {
-        let (path, meta) = self.cache.and_then(|c| c.pdf(key))?;
-        Some((Pdf::Cached(path), meta))
+        let (path, meta, id) = self.cache.and_then(|c| c.pdf(key))?;
+        Some((Pdf::Cached(path, id), meta))
+    }
+
+    /// Put `pdf` at `rel` in the outputs: nothing to do when last night's file there already
+    /// is this cache entry (a hard link to it: same device and inode), else into `out`.
+    fn place(&self, pdf: &Pdf, rel: &Path) -> Result<(), String> {
+        if let (Pdf::Cached(_, Some(id)), Some(published)) = (pdf, self.published) {
+            let there = std::fs::symlink_metadata(published.join(rel));
+            if there.is_ok_and(|m| m.is_file() && crate::cache::file_id(&m) == Some(*id)) {
+                self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+        pdf.place(&self.out.join(rel))
     }
 
     /// A rendered PDF, cached when there is a cache; `meta` gets its hash.
@@ -396,7 +427,7 @@ impl Ctx<'_> {
             .cache
             .and_then(|c| c.put_pdf(key, &bytes, meta.clone()))
         {
-            Some(path) => Pdf::Cached(path),
+            Some(path) => Pdf::Cached(path, None),
             None => Pdf::Bytes(bytes),
         }
     }
@@ -404,7 +435,8 @@ impl Ctx<'_> {
 
 /// A PDF to put into the outputs: a cache entry, or bytes when there is no cache.
 enum Pdf {
-    Cached(PathBuf),
+    /// A cache entry, with its file's identity when known.
+    Cached(PathBuf, Option<crate::cache::FileId>),
     Bytes(Vec<u8>),
 }
 
@@ -415,7 +447,7 @@ impl Pdf {
     fn place(&self, dest: &Path) -> Result<(), String> {
         match self {
             Pdf::Bytes(bytes) => write_file(dest, bytes),
-            Pdf::Cached(src) => with_parent(dest, || {
+            Pdf::Cached(src, _) => with_parent(dest, || {
                 std::fs::hard_link(src, dest).or_else(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => Err(e),
                     _ => std::fs::copy(src, dest).map(|_| ()),
@@ -481,7 +513,7 @@ fn render_project<'a>(
             (pdf, meta, Some(bodies))
         }
     };
-    pdf.place(&ctx.out.join(&rel))?;
+    ctx.place(&pdf, &rel)?;
     let first = forms[0];
     let file = ReportFile {
         unit_code: first.unit_code.clone(),
@@ -574,7 +606,7 @@ fn render_pack(
         }
     };
     let rel = PathBuf::from("packs").join(format!("{dir}.pdf"));
-    pdf.place(&ctx.out.join(&rel))?;
+    ctx.place(&pdf, &rel)?;
     Ok(ReportFile {
         unit_code: code.clone(),
         unit_name: name.clone(),
@@ -594,6 +626,9 @@ pub struct RenderOptions<'a> {
     pub wording: &'a Wording,
     pub timestamp: i64,
     pub cache: Option<&'a Cache>,
+    /// Last night's outputs (OUT): a PDF already there as the cache's own file stays, and is
+    /// not put into `out` (`PdfOutcome::kept`). None: every PDF goes into `out`.
+    pub published: Option<&'a Path>,
     /// Unit packs too (the benchmark measures reports alone without them).
     pub packs: bool,
     /// Called once per unit rendered (a progress bar on a terminal).
@@ -640,6 +675,8 @@ pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, Stri
         timestamp: o.timestamp,
         date: layout_date(o.timestamp),
         cache: o.cache,
+        published: o.published,
+        kept: Default::default(),
         salt: blake3::hash(
             format!(
                 "{}|{}|{:?}",
@@ -694,7 +731,10 @@ pub fn render_all(agg: &Aggregate, o: &RenderOptions) -> Result<PdfOutcome, Stri
             Ok((files, pack, issues))
         })
         .collect();
-    let mut outcome = PdfOutcome::default();
+    let mut outcome = PdfOutcome {
+        kept: ctx.kept.into_inner(),
+        ..PdfOutcome::default()
+    };
     for d in done {
         let (files, pack, issues) = d?;
         outcome.reports.extend(files);
