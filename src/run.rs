@@ -3,7 +3,7 @@
 //! staging folder inside OUT and moved into place only when all of it is done, under a lock:
 //! a run that dies leaves last night's outputs as they were.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -401,18 +401,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     let results = process_all(&scanned.files, &rules, &limits, opts.jobs, Some(&cache))?;
     stage_done("读取与识别", started);
     // Whole seconds: files checked out or copied together tie, and the path decides.
-    let modified: HashMap<PathBuf, SystemTime> = scanned
-        .files
-        .iter()
-        .filter_map(|p| {
-            let t = std::fs::metadata(p).ok()?.modified().ok()?;
-            let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
-            Some((
-                p.clone(),
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
-            ))
-        })
-        .collect();
+    let modified = |p: &Path| -> Option<SystemTime> {
+        let t = std::fs::metadata(p).ok()?.modified().ok()?;
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+    };
     let mut agg = aggregate(
         &results,
         &scanned.issues,

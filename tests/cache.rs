@@ -49,10 +49,15 @@ fn counts(stderr: &str) -> (usize, usize, usize, usize) {
 
 /// (units whose 指标明细 rows came from the cache, units whose rows were deflated again).
 fn pieces(stderr: &str) -> (usize, usize) {
+    sheet_pieces(stderr, "指标明细")
+}
+
+/// (groups of `sheet`'s rows that came from the cache, groups deflated again).
+fn sheet_pieces(stderr: &str, sheet: &str) -> (usize, usize) {
     let line = stderr
         .lines()
-        .find(|l| l.contains("个单位的行沿用缓存"))
-        .unwrap_or_else(|| panic!("no 指标明细 line in {stderr}"));
+        .find(|l| l.contains(&format!("{sheet}：")) && l.contains("的行沿用缓存"))
+        .unwrap_or_else(|| panic!("no {sheet} line in {stderr}"));
     let nums: Vec<usize> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
@@ -118,6 +123,12 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     assert_eq!(counts(&second), (0, 10, 0, 7), "{second}");
     // consolidated.xlsx from cached 指标明细 pieces only, byte-identical (checked below).
     assert_eq!(pieces(&second), (units, 0), "{second}");
+    // 项目汇总 and 问题清单 likewise: every group from the cache.
+    for sheet in ["项目汇总", "问题清单"] {
+        let (reused, made) = sheet_pieces(&second, sheet);
+        assert!(reused >= 2 && made == 0, "{sheet}: {second}");
+        assert_eq!(sheet_pieces(&first, sheet), (0, reused), "{first}");
+    }
     assert!(outputs(&out) == before, "second run is byte-identical");
 
     // Change one workbook: exactly that one is parsed again, and only its unit's PDFs change.
@@ -135,6 +146,7 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     // 科普经费's report and the 569301 pack change; the other five PDFs are reused.
     assert_eq!((rendered, pdf_reused), (2, 5), "{third}");
     assert_eq!(pieces(&third), (units - 1, 1), "{third}");
+    assert_eq!(sheet_pieces(&third, "项目汇总").1, 1, "{third}");
 
     // --full ignores the cache and gives the same bytes as the cached run.
     let cached = outputs(&out);

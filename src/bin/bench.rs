@@ -3,7 +3,6 @@
 //!
 //!     cargo run --release --bin bench -- DIR [--pdf] [--jobs N] [--ingest-only]
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -137,7 +136,7 @@ fn main() {
     drop(books);
 
     let t = Instant::now();
-    let agg = aggregate(&results, &[], 0, None, &HashMap::new());
+    let agg = aggregate(&results, &[], 0, None, &|_| None);
     row("aggregate", t.elapsed().as_secs_f64(), forms, "forms");
 
     let out = tempfile::tempdir().expect("tempdir");

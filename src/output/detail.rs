@@ -135,42 +135,54 @@ pub struct StyleIds {
 /// styled cells are written open and closed, `<c s="1"></c>`: calamine, for one, does not
 /// count an empty element.
 pub fn write_row(out: &mut Vec<u8>, cells: &[Cell], s: StyleIds) {
-    let mut style_num = itoa::Buffer::new();
     out.extend_from_slice(b"<row>");
     for cell in cells.iter().take(HEADERS.len()) {
-        let mut open = |out: &mut Vec<u8>, style: u32| {
-            out.extend_from_slice(b"<c s=\"");
-            out.extend_from_slice(style_num.format(style).as_bytes());
-            out.push(b'"');
-        };
-        let (style, value) = match cell {
-            Cell::Text(t) if !t.is_empty() => {
-                open(out, s.text);
-                let preserve = t.starts_with(['\t', '\n', ' ']) || t.ends_with(['\t', '\n', ' ']);
-                out.extend_from_slice(if preserve {
-                    b" t=\"inlineStr\"><is><t xml:space=\"preserve\">".as_slice()
-                } else {
-                    b" t=\"inlineStr\"><is><t>".as_slice()
-                });
-                escape_into(out, t);
-                out.extend_from_slice(b"</t></is></c>");
-                continue;
-            }
-            Cell::Text(_) => (s.text, None),
-            Cell::Score(v) => (s.score, v.map(|d| round2(d).normalize())),
-            Cell::Exact(v) => (s.text, v.map(|d| d.normalize())),
-        };
-        open(out, style);
-        match value {
-            Some(d) => {
-                out.extend_from_slice(b"><v>");
-                out.extend_from_slice(d.to_string().as_bytes());
-                out.extend_from_slice(b"</v></c>");
-            }
-            None => out.extend_from_slice(b"></c>"),
+        match cell {
+            Cell::Text(t) => text_cell(out, s.text, t),
+            Cell::Score(v) => value_cell(out, s.score, v.map(|d| round2(d).normalize())),
+            Cell::Exact(v) => value_cell(out, s.text, v.map(|d| d.normalize())),
         }
     }
     out.extend_from_slice(b"</row>");
+}
+
+/// `<c s="N"`: a cell without its position.
+fn open_cell(out: &mut Vec<u8>, style: u32) {
+    out.extend_from_slice(b"<c s=\"");
+    out.extend_from_slice(itoa::Buffer::new().format(style).as_bytes());
+    out.push(b'"');
+}
+
+/// A text cell as rust_xlsxwriter writes it (an inline string), without its position; a
+/// blank styled cell when the text is empty.
+pub fn text_cell(out: &mut Vec<u8>, style: u32, t: &str) {
+    if t.is_empty() {
+        return value_cell(out, style, None::<&str>);
+    }
+    open_cell(out, style);
+    let preserve = t.starts_with(['\t', '\n', ' ']) || t.ends_with(['\t', '\n', ' ']);
+    out.extend_from_slice(if preserve {
+        b" t=\"inlineStr\"><is><t xml:space=\"preserve\">".as_slice()
+    } else {
+        b" t=\"inlineStr\"><is><t>".as_slice()
+    });
+    escape_into(out, t);
+    out.extend_from_slice(b"</t></is></c>");
+}
+
+/// A number cell (`<v>` as `value` prints it), or a blank styled cell for None, without its
+/// position. Blank cells are open and closed (`write_row` says why).
+pub fn value_cell(out: &mut Vec<u8>, style: u32, value: Option<impl std::fmt::Display>) {
+    open_cell(out, style);
+    match value {
+        Some(v) => {
+            out.extend_from_slice(b"><v>");
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{v}");
+            out.extend_from_slice(b"</v></c>");
+        }
+        None => out.extend_from_slice(b"></c>"),
+    }
 }
 
 /// XML text as rust_xlsxwriter escapes it: a literal `_xHHHH_` gets its underscore escaped
@@ -226,14 +238,86 @@ fn escape_literal_escapes(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Units per batch are chosen so a batch holds about this many rows (≈10 MB of XML).
-const BATCH_ROWS: usize = 8_192;
+/// The rows of a sheet that is spliced into the package instead of being written by
+/// rust_xlsxwriter (`splice`): the frame rust_xlsxwriter saved holds the sheet's header,
+/// widths, filter, highlights and print setup, and a probe row (row 2) whose cells `probe`
+/// names tell the style ids its formats were given. The rows come in groups (a unit's, mostly),
+/// each deflated once into a piece and kept in the cache while its key is unchanged.
+pub trait SheetRows: Sync {
+    /// The sheet's name in the workbook.
+    fn name(&self) -> &str;
+    /// The probe row's cells, one per style the rows use ("A2", "M2"); `write` gets their ids
+    /// in this order.
+    fn probe(&self) -> &[&str];
+    /// Data rows in all (the sheet's dimension is A1 to the last column of row rows + 1).
+    fn rows(&self) -> u64;
+    fn groups(&self) -> usize;
+    /// Feed what group `g`'s rows are made of into its piece's key.
+    fn key(&self, g: usize, h: &mut blake3::Hasher);
+    /// Append group `g`'s rows (`write_row`'s form: no positions), given the probe's style ids.
+    fn write(&self, g: usize, styles: &[u32], out: &mut Vec<u8>);
+    /// How the debug log names the groups ("个单位").
+    fn group_word(&self) -> &str {
+        "个单位"
+    }
+}
 
-/// The counted forms with indicators, grouped by unit (they are sorted by unit): each group's
-/// rows are one deflated piece of the sheet, kept in the cache while the group is unchanged.
-fn unit_groups<'a>(agg: &'a Aggregate) -> Vec<Vec<&'a ProjectRow<'a>>> {
+/// 指标明细: a row per indicator of the counted forms, grouped by unit.
+pub struct DetailRows<'a> {
+    groups: Vec<Vec<&'a ProjectRow<'a>>>,
+    rows: u64,
+}
+
+impl<'a> DetailRows<'a> {
+    pub fn new(agg: &'a Aggregate) -> Self {
+        DetailRows {
+            groups: unit_groups(agg.counted().filter(|p| !p.form().indicators.is_empty())),
+            rows: agg.counted_indicators() as u64,
+        }
+    }
+}
+
+impl SheetRows for DetailRows<'_> {
+    fn name(&self) -> &str {
+        SHEET
+    }
+
+    fn probe(&self) -> &[&str] {
+        &["A2", "M2"]
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn key(&self, g: usize, h: &mut blake3::Hasher) {
+        key_rows(&self.groups[g], h);
+    }
+
+    fn write(&self, g: usize, styles: &[u32], out: &mut Vec<u8>) {
+        let styles = StyleIds {
+            text: styles.first().copied().unwrap_or(0),
+            score: styles.get(1).copied().unwrap_or(0),
+        };
+        for p in &self.groups[g] {
+            for (n, ind) in p.form().indicators.iter().enumerate() {
+                write_row(out, &row_cells(p, n, ind), styles);
+            }
+        }
+    }
+}
+
+/// Forms grouped by unit, in the order given (sorted by unit): each group's rows are one
+/// deflated piece of a sheet, kept in the cache while the group is unchanged.
+pub fn unit_groups<'a, 'p>(
+    forms: impl Iterator<Item = &'p ProjectRow<'a>>,
+) -> Vec<Vec<&'p ProjectRow<'a>>> {
     let mut groups: Vec<Vec<&ProjectRow>> = Vec::new();
-    for p in agg.counted().filter(|p| !p.form().indicators.is_empty()) {
+    for p in forms {
         match groups.last_mut() {
             Some(g) if g[0].unit_code == p.unit_code && g[0].unit_name == p.unit_name => g.push(p),
             _ => groups.push(vec![p]),
@@ -242,33 +326,16 @@ fn unit_groups<'a>(agg: &'a Aggregate) -> Vec<Vec<&'a ProjectRow<'a>>> {
     groups
 }
 
-/// What a group's piece is made of: this build, the style ids, and each form's row as the PDF
-/// keys see it (the processed form by its origin hash, unit, file, counts).
-fn group_key(group: &[&ProjectRow], styles: StyleIds) -> Key {
-    let mut h = blake3::Hasher::new();
-    h.update(crate::cache::build_id().as_bytes());
-    h.update(&styles.text.to_le_bytes());
-    h.update(&styles.score.to_le_bytes());
+/// A group's forms into its key, each as the PDF keys see it (the processed form by its
+/// origin hash, unit, file, counts, superseded or not).
+pub fn key_rows(group: &[&ProjectRow], h: &mut blake3::Hasher) {
     for p in group {
         // As the PDF keys: Debug where JSON cannot say it (a path that is not UTF-8).
-        if serde_json::to_writer(&mut h, p).is_err() {
+        if serde_json::to_writer(&mut *h, p).is_err() {
             h.update(format!("{p:?}").as_bytes());
         }
         h.update(b"\0");
     }
-    *h.finalize().as_bytes()
-}
-
-/// The rows of one group, deflated as a piece of the sheet's stream.
-fn group_piece(group: &[&ProjectRow], styles: StyleIds) -> std::io::Result<Piece<'static>> {
-    let rows: usize = group.iter().map(|p| p.form().indicators.len()).sum();
-    let mut xml = Vec::with_capacity(rows * 1300);
-    for p in group {
-        for (n, ind) in p.form().indicators.iter().enumerate() {
-            write_row(&mut xml, &row_cells(p, n, ind), styles);
-        }
-    }
-    deflate_piece(&xml, false)
 }
 
 type Key = [u8; 32];
@@ -416,15 +483,15 @@ impl Drop for PackWriter {
 }
 
 /// Write `dest` from the package rust_xlsxwriter saved at `frame`: every part copied as it
-/// is (compressed bytes and all), then 指标明细's, its probe row replaced by every row: one
-/// deflated piece per unit, taken from `cache` when the unit's forms are unchanged.
+/// is (compressed bytes and all), then each sheet of `sheets`, its probe row replaced by
+/// every row: one deflated piece per group, taken from `cache` when the group is unchanged.
 pub fn splice(
     frame: &Path,
     dest: &Path,
-    agg: &Aggregate,
+    sheets: &[&dyn SheetRows],
     cache: Option<PiecesCache>,
 ) -> Result<(), String> {
-    let bad = |what: &str| format!("consolidated.xlsx 的{SHEET}无法生成：{what}");
+    let bad = |what: &str| format!("consolidated.xlsx 无法生成：{what}");
     let io = |e: std::io::Error| bad(&e.to_string());
     let file = std::fs::File::open(frame).map_err(io)?;
     let mut zip =
@@ -440,165 +507,184 @@ pub fn splice(
     };
     let workbook = read_part(&mut zip, "xl/workbook.xml")?;
     let rels = read_part(&mut zip, "xl/_rels/workbook.xml.rels")?;
-    let part = crate::read::sheet_parts(&workbook, &rels)
-        .and_then(|parts| parts.into_iter().find(|(name, _)| name == SHEET))
-        .map(|(_, part)| part)
-        .ok_or_else(|| bad("找不到工作表"))?;
-    let sheet = String::from_utf8(read_part(&mut zip, &part)?).map_err(|e| bad(&e.to_string()))?;
-    let (head, styles, tail) = frame_parts(&sheet).ok_or_else(|| bad("工作表结构与预期不符"))?;
-    let rows = agg.counted_indicators() as u64;
-    let head = head.replacen(
-        "<dimension ref=\"A1:T2\"/>",
-        &format!("<dimension ref=\"A1:T{}\"/>", rows + 1),
-        1,
-    );
+    let parts = crate::read::sheet_parts(&workbook, &rels).unwrap_or_default();
+    // Each sheet's part, and its frame cut around the probe row.
+    let mut framed: Vec<(String, String, Vec<u32>, String)> = Vec::new();
+    for sheet in sheets {
+        let name = sheet.name();
+        let part = parts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, part)| part.clone())
+            .ok_or_else(|| bad(&format!("找不到工作表{name}")))?;
+        let xml =
+            String::from_utf8(read_part(&mut zip, &part)?).map_err(|e| bad(&e.to_string()))?;
+        let (head, styles, tail) = frame_parts(&xml, sheet.probe())
+            .ok_or_else(|| bad(&format!("{name}的结构与预期不符")))?;
+        framed.push((part, with_rows(&head, sheet.rows()), styles, tail));
+    }
 
-    // Every other part first, as it is; 指标明细 last, so that only its own sizes and the
-    // directory after it can need ZIP64.
+    // Every group's piece: last night's where its key is there, else deflated now.
+    let old = cache
+        .filter(|c| c.reuse)
+        .map(|c| Pack::load(c.path))
+        .unwrap_or_default();
+    let mut new = cache.map(|c| PackWriter::create(c.path));
+    let mut made: Vec<(Vec<Option<Key>>, Vec<Piece>)> = Vec::new();
+    for (sheet, (_, _, styles, _)) in sheets.iter().zip(&framed) {
+        let keys: Vec<Option<Key>> = (0..sheet.groups())
+            .into_par_iter()
+            .map(|g| {
+                cache.map(|_| {
+                    let mut h = blake3::Hasher::new();
+                    h.update(crate::cache::build_id().as_bytes());
+                    h.update(sheet.name().as_bytes());
+                    for s in styles {
+                        h.update(&s.to_le_bytes());
+                    }
+                    sheet.key(g, &mut h);
+                    *h.finalize().as_bytes()
+                })
+            })
+            .collect();
+        let pieces: Vec<Piece> = (0..sheet.groups())
+            .into_par_iter()
+            .map(|g| match keys[g].as_ref().and_then(|k| old.get(k)) {
+                Some(piece) => Ok(piece),
+                None => {
+                    let mut xml = Vec::with_capacity(1 << 16);
+                    sheet.write(g, styles, &mut xml);
+                    deflate_piece(&xml, false)
+                }
+            })
+            .collect::<std::io::Result<_>>()
+            .map_err(io)?;
+        made.push((keys, pieces));
+    }
+
+    // The other parts first, as they are; then the spliced sheets.
     let out = std::fs::File::create(dest).map_err(io)?;
     let mut w = PackageWriter::new(std::io::BufWriter::with_capacity(1 << 20, out));
     let mut modified = zip::DateTime::default();
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| bad(&e.to_string()))?;
-        if entry.name().ok().as_deref() == Some(part.as_str()) {
+        let name = entry.name().ok().map(|n| n.to_string());
+        if framed.iter().any(|(part, ..)| Some(part) == name.as_ref()) {
             modified = entry.last_modified().unwrap_or_default();
             continue;
         }
         w.copy_raw(entry).map_err(io)?;
     }
-    // ZIP64 only when the sheet may pass 4 GB: Excel reads it, LibreOffice refuses such an
-    // entry.
-    let zip64 = needs_zip64(head.len() + tail.len(), agg);
-    let mut open = w.begin_part(&part, modified, zip64).map_err(io)?;
-    w.write_piece(
-        &mut open,
-        &deflate_piece(head.as_bytes(), false).map_err(io)?,
-        false,
-    )
-    .map_err(io)?;
-
-    let groups = unit_groups(agg);
-    let old = cache
-        .filter(|c| c.reuse)
-        .map(|c| Pack::load(c.path))
-        .unwrap_or_default();
-    let keys: Vec<Option<Key>> = match cache {
-        Some(_) => groups
-            .par_iter()
-            .map(|g| Some(group_key(g, styles)))
-            .collect(),
-        None => vec![None; groups.len()],
-    };
-    let mut new = cache.map(|c| PackWriter::create(c.path));
-    // Batches of about BATCH_ROWS rows: each made in parallel while the previous is written.
-    let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
-    let (mut start, mut rows_in) = (0, 0);
-    for (i, g) in groups.iter().enumerate() {
-        rows_in += g.iter().map(|p| p.form().indicators.len()).sum::<usize>();
-        if rows_in >= BATCH_ROWS || i + 1 == groups.len() {
-            batches.push(start..i + 1);
-            start = i + 1;
-            rows_in = 0;
+    for (sheet, ((part, head, _, tail), (keys, pieces))) in
+        sheets.iter().zip(framed.iter().zip(&made))
+    {
+        let head = deflate_piece(head.as_bytes(), false).map_err(io)?;
+        let tail = deflate_piece(tail.as_bytes(), true).map_err(io)?;
+        let all = || {
+            std::iter::once(&head)
+                .chain(pieces)
+                .chain(std::iter::once(&tail))
+        };
+        // ZIP64 only when the part passes 4 GB: Excel reads it, LibreOffice refuses such an
+        // entry. The sizes are known: every piece is made before the part is written.
+        let size: u64 = all().map(|p| p.len).sum();
+        let deflated: u64 = all().map(|p| p.deflated.len() as u64).sum();
+        let zip64 = size >= u64::from(u32::MAX) || deflated >= u64::from(u32::MAX);
+        let mut open = w.begin_part(part, modified, zip64).map_err(io)?;
+        let mut reused = 0;
+        for (piece, key) in std::iter::once((&head, &None))
+            .chain(pieces.iter().zip(keys))
+            .chain(std::iter::once((&tail, &None)))
+        {
+            w.write_piece(&mut open, piece, std::ptr::eq(piece, &tail))
+                .map_err(io)?;
+            reused += usize::from(matches!(piece.deflated, Cow::Borrowed(_)));
+            if let (Some(new), Some(key)) = (new.as_mut(), key) {
+                new.add(key, piece);
+            }
+        }
+        w.end_part(open).map_err(io)?;
+        if crate::scan::debug_enabled() {
+            eprintln!(
+                "jixiao: {}：{reused} {}的行沿用缓存，{} 个重新生成",
+                sheet.name(),
+                sheet.group_word(),
+                pieces.len() - reused
+            );
         }
     }
-    let make = |range: std::ops::Range<usize>| -> std::io::Result<Vec<Piece>> {
-        range
-            .into_par_iter()
-            .map(|i| match keys[i].as_ref().and_then(|k| old.get(k)) {
-                Some(piece) => Ok(piece),
-                None => group_piece(&groups[i], styles),
-            })
-            .collect()
-    };
-    let mut reused = 0;
-    let mut pending: (std::ops::Range<usize>, Vec<Piece>) = (0..0, Vec::new());
-    for range in batches.into_iter().chain(std::iter::once(0..0)) {
-        let (made, written) = rayon::join(
-            || make(range.clone()),
-            || -> std::io::Result<()> {
-                for (i, piece) in pending.0.clone().zip(&pending.1) {
-                    w.write_piece(&mut open, piece, false)?;
-                    reused += usize::from(matches!(piece.deflated, Cow::Borrowed(_)));
-                    if let (Some(new), Some(key)) = (new.as_mut(), &keys[i]) {
-                        new.add(key, piece);
-                    }
-                }
-                Ok(())
-            },
-        );
-        written.map_err(io)?;
-        pending = (range, made.map_err(io)?);
-    }
-    w.write_piece(
-        &mut open,
-        &deflate_piece(tail.as_bytes(), true).map_err(io)?,
-        true,
-    )
-    .map_err(io)?;
-    w.end_part(open).map_err(io)?;
     w.finish().map_err(io)?;
     if let Some(new) = new {
         new.commit();
     }
-    if crate::scan::debug_enabled() {
-        eprintln!(
-            "jixiao: {SHEET}：{} 个单位的行沿用缓存，{} 个重新生成",
-            reused,
-            groups.len() - reused
-        );
-    }
     Ok(())
 }
 
-/// Whether the sheet's XML may reach 4 GiB: a bound on its size (every cell's markup, and its
-/// text as if every byte were escaped to the longest escape, `_xHHHH_`).
-fn needs_zip64(frame: usize, agg: &Aggregate) -> bool {
-    const CELL_MARKUP: u64 = 96; // <c s="…" t="inlineStr"><is><t xml:space="preserve">…
-    let rows: u64 = agg
-        .counted()
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|p| {
-            p.form()
-                .indicators
-                .iter()
-                .enumerate()
-                .map(|(n, ind)| {
-                    let text: u64 = row_cells(p, n, ind)
-                        .iter()
-                        .map(|c| match c {
-                            Cell::Text(t) => t.len() as u64 * 7,
-                            Cell::Score(_) | Cell::Exact(_) => 40,
-                        })
-                        .sum();
-                    32 + 20 * CELL_MARKUP + text
-                })
-                .sum::<u64>()
-        })
-        .sum();
-    frame as u64 + rows >= u64::from(u32::MAX)
+/// The frame's `<dimension ref="A1:X2"/>` (header and probe) widened to every row.
+fn with_rows(head: &str, rows: u64) -> String {
+    let Some(at) = head.find("<dimension ref=\"A1:") else {
+        return head.to_string();
+    };
+    let start = at + "<dimension ref=\"A1:".len();
+    let Some(len) = head[start..].find("\"/>") else {
+        return head.to_string();
+    };
+    let cell = &head[start..start + len];
+    let col: String = cell.chars().take_while(char::is_ascii_uppercase).collect();
+    format!(
+        "{}{col}{}{}",
+        &head[..start],
+        rows + 1,
+        &head[start + len..]
+    )
 }
 
-/// The frame's XML before the probe row, the style ids of the probe's cells A2 (text) and
-/// M2 (score), and the XML after the probe row.
-fn frame_parts(sheet: &str) -> Option<(String, StyleIds, String)> {
+/// The frame's XML before the probe row, the style ids of the probe's cells `probe` (in that
+/// order), and the XML after the probe row.
+fn frame_parts(sheet: &str, probe: &[&str]) -> Option<(String, Vec<u32>, String)> {
     let start = sheet.find("<row r=\"2\"")?;
     let end = start + sheet[start..].find("</row>")? + "</row>".len();
-    let probe = &sheet[start..end];
+    let row = &sheet[start..end];
     let style = |cell: &str| -> Option<u32> {
         let pattern = format!("<c r=\"{cell}\" s=\"");
-        let at = probe.find(&pattern)? + pattern.len();
-        let digits: String = probe[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
+        let at = row.find(&pattern)? + pattern.len();
+        let digits: String = row[at..].chars().take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
     };
-    let styles = StyleIds {
-        text: style("A2")?,
-        score: style("M2")?,
-    };
+    let styles = probe
+        .iter()
+        .map(|c| style(c))
+        .collect::<Option<Vec<u32>>>()?;
     Some((sheet[..start].to_string(), styles, sheet[end..].to_string()))
+}
+
+#[cfg(test)]
+/// rust_xlsxwriter's rows without positions: no `r` attributes, blank cells open and
+/// closed.
+pub(crate) fn positionless(xml: &str) -> String {
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(" r=\"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 4..];
+        rest = &after[after.find('"').unwrap() + 1..];
+    }
+    out.push_str(rest);
+    let mut fixed = String::new();
+    for (k, piece) in out.split("<c ").enumerate() {
+        if k > 0 {
+            fixed.push_str("<c ");
+        }
+        match piece.find("/>") {
+            Some(j) if !piece[..j].contains('>') => {
+                fixed.push_str(&piece[..j]);
+                fixed.push_str("></c>");
+                fixed.push_str(&piece[j + 2..]);
+            }
+            _ => fixed.push_str(piece),
+        }
+    }
+    fixed
 }
 
 #[cfg(test)]
@@ -654,33 +740,6 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    /// rust_xlsxwriter's rows without positions: no `r` attributes, blank cells open and
-    /// closed.
-    fn positionless(xml: &str) -> String {
-        let mut out = String::new();
-        let mut rest = xml;
-        while let Some(i) = rest.find(" r=\"") {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 4..];
-            rest = &after[after.find('"').unwrap() + 1..];
-        }
-        out.push_str(rest);
-        let mut fixed = String::new();
-        for (k, piece) in out.split("<c ").enumerate() {
-            if k > 0 {
-                fixed.push_str("<c ");
-            }
-            match piece.find("/>") {
-                Some(j) if !piece[..j].contains('>') => {
-                    fixed.push_str(&piece[..j]);
-                    fixed.push_str("></c>");
-                    fixed.push_str(&piece[j + 2..]);
-                }
-                _ => fixed.push_str(piece),
-            }
-        }
-        fixed
-    }
     fn d(s: &str) -> Option<Decimal> {
         Some(s.parse().unwrap())
     }
@@ -774,10 +833,12 @@ mod tests {
     #[test]
     fn the_frame_gives_the_probe_styles_and_keeps_what_follows() {
         let sheet = "<worksheet><dimension ref=\"A1:T2\"/><sheetData><row r=\"1\"><c r=\"A1\" s=\"1\"/></row><row r=\"2\"><c r=\"A2\" s=\"12\"/><c r=\"M2\" s=\"7\"/></row></sheetData><autoFilter ref=\"A1:T9\"/></worksheet>";
-        let (head, styles, tail) = frame_parts(sheet).unwrap();
-        assert_eq!(styles, StyleIds { text: 12, score: 7 });
+        let (head, styles, tail) = frame_parts(sheet, &["A2", "M2"]).unwrap();
+        assert_eq!(styles, vec![12, 7]);
         assert!(head.ends_with("</row>"), "{head}");
         assert!(tail.starts_with("</sheetData><autoFilter"), "{tail}");
-        assert!(frame_parts("<sheetData></sheetData>").is_none());
+        assert!(frame_parts(sheet, &["B2"]).is_none());
+        assert!(frame_parts("<sheetData></sheetData>", &["A2"]).is_none());
+        assert!(with_rows(&head, 943_055).starts_with("<worksheet><dimension ref=\"A1:T943056\"/>"));
     }
 }

@@ -1,8 +1,11 @@
 //! consolidated.xlsx for the office: 单位汇总, 项目汇总, 指标明细, 问题清单, 图表, 运行信息.
 //! Chinese headers, 万元 with 2 decimals, percentages, frozen headers, filters, highlighted
-//! problems, A4 landscape print setup. 项目汇总 and 问题清单 are written in constant-memory
-//! mode; 指标明细 (up to a million rows) is spliced in by `output::detail`.
+//! problems, A4 landscape print setup. rust_xlsxwriter writes every sheet's frame; the rows
+//! of the three long sheets (项目汇总, 问题清单, 指标明细: a row per form, issue, indicator)
+//! are written by hand and spliced in by `output::detail`, a unit's rows deflated once and
+//! kept in the cache while the unit is unchanged.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rust_decimal::prelude::ToPrimitive;
@@ -12,10 +15,10 @@ use rust_xlsxwriter::{
     FormatBorder, Workbook, Worksheet, XlsxError,
 };
 
-use crate::aggregate::{Aggregate, UnitSummary};
+use crate::aggregate::{Aggregate, IssueRow, ProjectRow, UnitSummary};
 use crate::model::Severity;
 use crate::output::csv::{issue_fields, ISSUE_HEADERS};
-use crate::output::detail;
+use crate::output::detail::{self, SheetRows};
 use crate::score::round2;
 
 /// What 运行信息 says about the run.
@@ -200,6 +203,236 @@ impl<'a> Table<'a> {
     }
 }
 
+/// A cell of a spliced sheet (项目汇总, 问题清单) and the probe style it takes (`Slot`).
+#[derive(Debug, Clone, PartialEq)]
+enum Val<'a> {
+    /// Text; a blank styled cell when empty.
+    Text(Cow<'a, str>),
+    /// A figure, rounded to 2 places before it gets here; blank when None.
+    Num(Option<f64>),
+    /// A count or a year.
+    Int(f64),
+}
+
+/// The probe styles of 项目汇总, in the order of `PROJECT_PROBE`.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Text = 0,
+    Int = 1,
+    Money = 2,
+    Percent = 3,
+    Score = 4,
+}
+
+const PROJECT_PROBE: &[&str] = &["A2", "B2", "C2", "D2", "E2"];
+
+type SheetCell<'a> = (Val<'a>, Slot);
+
+impl Table<'_> {
+    /// Widen the columns as writing `cells` with `text`, `num` and `int` would.
+    fn measure_cells(&mut self, cells: &[SheetCell]) {
+        for (c, (v, _)) in cells.iter().enumerate() {
+            match v {
+                Val::Text(s) => self.fit(c as u16, width_of(s) + 2),
+                Val::Num(Some(_)) => self.fit(c as u16, 12),
+                Val::Num(None) | Val::Int(_) => {}
+            }
+        }
+        self.next();
+    }
+}
+
+/// One row of a spliced sheet, as rust_xlsxwriter writes these cells (numbers as f64
+/// prints them) but without positions (`detail::write_row`).
+fn write_cells(out: &mut Vec<u8>, cells: &[SheetCell], styles: &[u32]) {
+    out.extend_from_slice(b"<row>");
+    for (v, slot) in cells {
+        let style = styles.get(*slot as usize).copied().unwrap_or(0);
+        match v {
+            Val::Text(t) => detail::text_cell(out, style, t),
+            Val::Num(x) => detail::value_cell(out, style, *x),
+            Val::Int(x) => detail::value_cell(out, style, Some(*x)),
+        }
+    }
+    out.extend_from_slice(b"</row>");
+}
+
+const PROJECT_HEADERS: [&str; 23] = [
+    "单位编码",
+    "单位名称",
+    "项目名称",
+    "表类型",
+    "年度",
+    "预算数（万元）",
+    "财政资金（万元）",
+    "其他资金（万元）",
+    "全年预算数（万元）",
+    "全年执行数（万元）",
+    "执行率",
+    "预算执行得分",
+    "指标数",
+    "量化指标数",
+    "达成指标数",
+    "总分",
+    "等级",
+    "错误",
+    "警告",
+    "提示",
+    "状态",
+    "来源文件",
+    "工作表",
+];
+
+/// The 项目汇总 row of one form.
+fn project_cells<'a>(p: &'a ProjectRow) -> Vec<SheetCell<'a>> {
+    let f = p.form();
+    let v = |x: &Option<crate::model::Sourced<Decimal>>| x.as_ref().map(|s| s.value);
+    let num = |d: Option<Decimal>| Val::Num(d.and_then(|d| round2(d).to_f64()));
+    let text = |s: &'a str| (Val::Text(Cow::Borrowed(s)), Slot::Text);
+    let int = |n: usize| (Val::Int(n as f64), Slot::Int);
+    let ex = f.execution.as_ref();
+    let budget = p.score().and_then(|s| s.budget.as_ref());
+    let status = match &p.superseded_by {
+        Some(by) => format!("重复报送，已被 {} 替代", by.display()),
+        None => "有效".to_string(),
+    };
+    let mut cells = vec![
+        text(p.unit_code.as_deref().unwrap_or("")),
+        text(&p.unit_name),
+        text(f.project_name()),
+        text(f.kind().short_zh()),
+        match &f.year {
+            Some(y) => int(y.value.max(0) as usize),
+            None => text(""),
+        },
+        (num(v(&f.budget.total)), Slot::Money),
+        (num(v(&f.budget.fiscal)), Slot::Money),
+        (num(v(&f.budget.other)), Slot::Money),
+        (num(ex.and_then(|e| v(&e.total.annual))), Slot::Money),
+        (num(ex.and_then(|e| v(&e.total.executed))), Slot::Money),
+        (num(budget.and_then(|b| b.rate)), Slot::Percent),
+        (num(budget.map(|b| b.score)), Slot::Score),
+        int(p.indicators),
+        int(p.quantified),
+        int(p.met),
+        (num(p.score().map(|s| s.total)), Slot::Score),
+        text(p.score().map(|s| s.grade.label()).unwrap_or("")),
+    ];
+    cells.extend(p.issues.iter().map(|n| int(*n)));
+    cells.push((Val::Text(status.into()), Slot::Text));
+    cells.push((Val::Text(p.file.display().to_string().into()), Slot::Text));
+    cells.push(text(&f.source.sheet));
+    cells
+}
+
+/// The 问题清单 row of one issue: the columns of issues.csv.
+fn issue_cells(row: &IssueRow) -> Vec<SheetCell<'static>> {
+    issue_fields(row)
+        .into_iter()
+        .map(|v| (Val::Text(v.into()), Slot::Text))
+        .collect()
+}
+
+/// 项目汇总's rows: every form of the run, grouped by unit.
+struct ProjectSheet<'a> {
+    groups: Vec<Vec<&'a ProjectRow<'a>>>,
+    rows: u64,
+}
+
+impl SheetRows for ProjectSheet<'_> {
+    fn name(&self) -> &str {
+        "项目汇总"
+    }
+    fn probe(&self) -> &[&str] {
+        PROJECT_PROBE
+    }
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+    fn key(&self, g: usize, h: &mut blake3::Hasher) {
+        detail::key_rows(&self.groups[g], h);
+    }
+    fn write(&self, g: usize, styles: &[u32], out: &mut Vec<u8>) {
+        for p in &self.groups[g] {
+            write_cells(out, &project_cells(p), styles);
+        }
+    }
+}
+
+/// 问题清单's rows (sorted by severity, then unit): grouped by severity and unit.
+struct IssueSheet<'a> {
+    groups: Vec<&'a [IssueRow]>,
+    rows: u64,
+}
+
+impl<'a> IssueSheet<'a> {
+    fn new(issues: &'a [IssueRow]) -> Self {
+        let groups = issues
+            .chunk_by(|a, b| a.issue.severity == b.issue.severity && a.unit_code == b.unit_code)
+            .collect();
+        IssueSheet {
+            groups,
+            rows: issues.len() as u64,
+        }
+    }
+}
+
+impl SheetRows for IssueSheet<'_> {
+    fn name(&self) -> &str {
+        "问题清单"
+    }
+    fn probe(&self) -> &[&str] {
+        &["A2"]
+    }
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+    fn key(&self, g: usize, h: &mut blake3::Hasher) {
+        for row in self.groups[g] {
+            for field in issue_fields(row) {
+                h.update(&(field.len() as u64).to_le_bytes());
+                h.update(field.as_bytes());
+            }
+        }
+    }
+    fn write(&self, g: usize, styles: &[u32], out: &mut Vec<u8>) {
+        for row in self.groups[g] {
+            write_cells(out, &issue_cells(row), styles);
+        }
+    }
+    fn group_word(&self) -> &str {
+        "组"
+    }
+}
+
+/// The frame of a spliced sheet in `t` (header and widths written): a probe row of blank
+/// cells in each of `probe`'s formats when there are rows, and the filter and highlights
+/// sized for every row.
+fn spliced_frame(
+    mut t: Table,
+    title: &str,
+    probe: &[&Format],
+    rows: usize,
+    highlights: &[(&str, &Format)],
+) -> Result<(), XlsxError> {
+    if rows > 0 {
+        for (c, f) in probe.iter().enumerate() {
+            t.num(c as u16, None, f)?;
+        }
+    }
+    t.row = u32::try_from(rows)
+        .unwrap_or(u32::MAX)
+        .saturating_add(1)
+        .min(1_048_576);
+    t.finish(title, highlights)
+}
+
 fn print_setup(ws: &mut Worksheet, title: &str) -> Result<(), XlsxError> {
     ws.set_paper_size(9);
     ws.set_landscape();
@@ -307,85 +540,20 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
     // 单位汇总 comes first in the workbook; it is filled by `finish`.
     wb.add_worksheet().set_name("单位汇总")?;
 
-    // 项目汇总: one row per form (50,000 in a province), constant memory after a measuring pass.
+    // 项目汇总: one row per form (50,000 in a province): the frame, widths from a measuring
+    // pass; `finish` splices the rows in.
     {
-        let headers = [
-            "单位编码",
-            "单位名称",
-            "项目名称",
-            "表类型",
-            "年度",
-            "预算数（万元）",
-            "财政资金（万元）",
-            "其他资金（万元）",
-            "全年预算数（万元）",
-            "全年执行数（万元）",
-            "执行率",
-            "预算执行得分",
-            "指标数",
-            "量化指标数",
-            "达成指标数",
-            "总分",
-            "等级",
-            "错误",
-            "警告",
-            "提示",
-            "状态",
-            "来源文件",
-            "工作表",
-        ];
-        let rows = |t: &mut Table| -> Result<(), XlsxError> {
-            for p in &agg.projects {
-                let f = p.form();
-                let v = |x: &Option<crate::model::Sourced<Decimal>>| x.as_ref().map(|s| s.value);
-                t.text(0, p.unit_code.as_deref().unwrap_or(""), &st.text)?;
-                t.text(1, &p.unit_name, &st.text)?;
-                t.text(2, f.project_name(), &st.text)?;
-                t.text(3, f.kind().short_zh(), &st.text)?;
-                match &f.year {
-                    Some(y) => t.int(4, y.value.max(0) as usize, &st.int)?,
-                    None => t.text(4, "", &st.text)?,
-                }
-                let ex = f.execution.as_ref();
-                let budget = p.score().and_then(|s| s.budget.as_ref());
-                t.num(5, v(&f.budget.total), &st.money)?;
-                t.num(6, v(&f.budget.fiscal), &st.money)?;
-                t.num(7, v(&f.budget.other), &st.money)?;
-                t.num(8, ex.and_then(|e| v(&e.total.annual)), &st.money)?;
-                t.num(9, ex.and_then(|e| v(&e.total.executed)), &st.money)?;
-                t.num(10, budget.and_then(|b| b.rate), &st.percent)?;
-                t.num(11, budget.map(|b| b.score), &st.score)?;
-                t.int(12, p.indicators, &st.int)?;
-                t.int(13, p.quantified, &st.int)?;
-                t.int(14, p.met, &st.int)?;
-                t.num(15, p.score().map(|s| s.total), &st.score)?;
-                t.text(
-                    16,
-                    p.score().map(|s| s.grade.label()).unwrap_or(""),
-                    &st.text,
-                )?;
-                for (k, n) in p.issues.iter().enumerate() {
-                    t.int(17 + k as u16, *n, &st.int)?;
-                }
-                let status = match &p.superseded_by {
-                    Some(by) => format!("重复报送，已被 {} 替代", by.display()),
-                    None => "有效".to_string(),
-                };
-                t.text(20, &status, &st.text)?;
-                t.text(21, &p.file.display().to_string(), &st.text)?;
-                t.text(22, &f.source.sheet, &st.text)?;
-                t.next();
-            }
-            Ok(())
-        };
-        let mut m = Table::measure(&headers);
-        rows(&mut m)?;
+        let mut m = Table::measure(&PROJECT_HEADERS);
+        for p in &agg.projects {
+            m.measure_cells(&project_cells(p));
+        }
         let ws = wb.add_worksheet_with_constant_memory()?;
         ws.set_name("项目汇总")?;
-        let mut t = Table::with_widths(ws, &headers, &m.widths, &st)?;
-        rows(&mut t)?;
-        t.finish(
+        spliced_frame(
+            Table::with_widths(ws, &PROJECT_HEADERS, &m.widths, &st)?,
             "项目汇总",
+            &[&st.text, &st.int, &st.money, &st.percent, &st.score],
+            agg.projects.len(),
             &[
                 ("=$R2>0", &st.error_fill),
                 ("=$U2<>\"有效\"", &st.warn_fill),
@@ -465,45 +633,55 @@ impl WorkbookDraft {
             t.finish("单位汇总", &[("=$V2>0", &st.error_fill)])?;
         }
 
-        // 问题清单: the same columns as issues.csv; constant memory after a measuring pass.
+        // 问题清单: the same columns as issues.csv; the frame, rows spliced in below.
         {
-            let rows = |t: &mut Table| -> Result<(), XlsxError> {
-                for row in &agg.issues {
-                    for (c, v) in issue_fields(row).iter().enumerate() {
-                        t.text(c as u16, v, &st.text)?;
-                    }
-                    t.next();
-                }
-                Ok(())
-            };
             let mut m = Table::measure(ISSUE_HEADERS);
-            rows(&mut m)?;
+            for row in &agg.issues {
+                m.measure_cells(&issue_cells(row));
+            }
             let ws = wb.add_worksheet_with_constant_memory()?;
             ws.set_name("问题清单")?;
-            let mut t = Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?;
-            rows(&mut t)?;
             let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
             let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
-            t.finish(
+            spliced_frame(
+                Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?,
                 "问题清单",
+                &[&st.text],
+                agg.issues.len(),
                 &[(&error, &st.error_fill), (&warning, &st.warn_fill)],
             )?;
         }
 
         charts(&mut wb, agg, &st)?;
         run_info(&mut wb, agg, info, &st)?;
-        let rows = agg.counted_indicators();
-        if rows == 0 {
-            return wb.save(path);
-        }
-        if rows >= 1_048_576 {
+        let projects = ProjectSheet {
+            groups: detail::unit_groups(agg.projects.iter()),
+            rows: agg.projects.len() as u64,
+        };
+        let issues = IssueSheet::new(&agg.issues);
+        let indicators = detail::DetailRows::new(agg);
+        // 指标明细 last: the biggest part, so that only it and the directory can need ZIP64.
+        let sheets: Vec<&dyn SheetRows> = [
+            &projects as &dyn SheetRows,
+            &issues as &dyn SheetRows,
+            &indicators as &dyn SheetRows,
+        ]
+        .into_iter()
+        .filter(|s| s.rows() > 0)
+        .collect();
+        if let Some(s) = sheets.iter().find(|s| s.rows() >= 1_048_576) {
             return Err(XlsxError::ParameterError(format!(
-                "指标明细共 {rows} 行，超过 Excel 单个工作表 1,048,575 行数据的上限"
+                "{}共 {} 行，超过 Excel 单个工作表 1,048,575 行数据的上限",
+                s.name(),
+                s.rows()
             )));
+        }
+        if sheets.is_empty() {
+            return wb.save(path);
         }
         let frame = path.with_extension("frame.xlsx");
         wb.save(&frame)?;
-        let spliced = detail::splice(&frame, path, agg, pieces);
+        let spliced = detail::splice(&frame, path, &sheets, pieces);
         let _ = std::fs::remove_file(&frame);
         spliced.map_err(XlsxError::ParameterError)
     }
@@ -688,6 +866,72 @@ fn run_info(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Spliced rows are rust_xlsxwriter's cells without positions: texts (escaped, blank when
+    /// empty), figures and counts as f64 prints them, blanks, each in its slot's style.
+    #[test]
+    fn spliced_rows_are_what_rust_xlsxwriter_writes_without_positions() {
+        let st = Styles::new();
+        let slots = [&st.text, &st.int, &st.money, &st.percent, &st.score];
+        let rows: Vec<Vec<SheetCell>> = vec![
+            vec![
+                (Val::Text("中文 & <项目>".into()), Slot::Text),
+                (Val::Text("".into()), Slot::Text),
+                (Val::Int(2023.0), Slot::Int),
+                (Val::Num(Some(1234567.89)), Slot::Money),
+                (Val::Num(None), Slot::Money),
+                (Val::Num(Some(96.5)), Slot::Percent),
+                (Val::Num(Some(0.1)), Slot::Score),
+                (Val::Num(Some(-2.0)), Slot::Score),
+                (Val::Text(" 前后空格 ".into()), Slot::Text),
+                (Val::Int(0.0), Slot::Int),
+                (Val::Num(Some(1e-7)), Slot::Money),
+                (Val::Num(Some(1e21)), Slot::Money),
+            ],
+            vec![(Val::Text("_x0041_".into()), Slot::Text)],
+        ];
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet_with_constant_memory().unwrap();
+        for (c, f) in slots.iter().enumerate() {
+            ws.write_blank(0, c as u16, f).unwrap();
+        }
+        for (r, cells) in rows.iter().enumerate() {
+            for (c, (v, slot)) in cells.iter().enumerate() {
+                let (r, c, f) = (r as u32 + 1, c as u16, slots[*slot as usize]);
+                match v {
+                    Val::Text(t) => ws.write_string_with_format(r, c, t.as_ref(), f),
+                    Val::Num(Some(x)) | Val::Int(x) => ws.write_number_with_format(r, c, *x, f),
+                    Val::Num(None) => ws.write_blank(r, c, f),
+                }
+                .unwrap();
+            }
+        }
+        let bytes = wb.save_to_buffer().unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut xml = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+            &mut xml,
+        )
+        .unwrap();
+        // The styles rust_xlsxwriter gave the slots, read off row 1.
+        let first = &xml[xml.find("<row r=\"1\"").unwrap()..xml.find("<row r=\"2\"").unwrap()];
+        let styles: Vec<u32> = first
+            .split(" s=\"")
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(styles.len(), slots.len());
+        let reference = &xml[xml.find("<row r=\"2\"").unwrap()..xml.find("</sheetData>").unwrap()];
+        let mut ours = Vec::new();
+        for cells in &rows {
+            write_cells(&mut ours, cells, &styles);
+        }
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            detail::positionless(reference)
+        );
+    }
 
     #[test]
     fn beijing_time_from_epoch() {
