@@ -643,9 +643,11 @@ fn lowered_targets(projects: &[ProjectRow]) -> Vec<(usize, Issue)> {
                         ti.level3.value, ti.target.value
                     ),
                 ),
+                // Equal as written (nearly always) needs no normalising.
                 Some(si)
-                    if crate::form::norm(&si.target.value)
-                        != crate::form::norm(&ti.target.value) =>
+                    if si.target.value != ti.target.value
+                        && crate::form::norm(&si.target.value)
+                            != crate::form::norm(&ti.target.value) =>
                 {
                     Issue::warning(
                         "project.target_changed",

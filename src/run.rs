@@ -529,27 +529,42 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         path: &pieces,
         reuse,
     };
-    draft
-        .finish(&stage.join("consolidated.xlsx"), &agg, &info, Some(pieces))
-        .map_err(xlsx_error)?;
-    stage_done("consolidated.xlsx", started);
-    let summary = crate::output::json::summary_json(&agg);
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-    std::fs::write(stage.join("summary.json"), text + "\n")
-        .map_err(|e| format!("无法写入 summary.json: {e}"))?;
-    stage_done("summary.json", started);
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(stage.join("issues.csv")).map_err(|e| e.to_string())?,
-    );
-    crate::output::csv::write_issues(&mut f, &agg.issues)
-        .and_then(|_| f.flush())
-        .map_err(|e| format!("无法写入 issues.csv: {e}"))?;
-    drop(f);
-    stage_done("issues.csv", started);
+    // consolidated.xlsx on one thread; summary.json, issues.csv and the cache's pruning (every
+    // entry the run uses is marked by now) on another.
+    let (workbook, others) = std::thread::scope(|scope| {
+        let others = scope.spawn(|| -> Result<(), String> {
+            let summary = crate::output::json::summary_json(&agg);
+            let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+            std::fs::write(stage.join("summary.json"), text + "\n")
+                .map_err(|e| format!("无法写入 summary.json: {e}"))?;
+            stage_done("summary.json", started);
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(stage.join("issues.csv")).map_err(|e| e.to_string())?,
+            );
+            crate::output::csv::write_issues(&mut f, &agg.issues)
+                .and_then(|_| f.flush())
+                .map_err(|e| format!("无法写入 issues.csv: {e}"))?;
+            drop(f);
+            stage_done("issues.csv", started);
+            cache.prune();
+            stage_done("缓存整理", started);
+            Ok(())
+        });
+        let workbook = pool.install(|| {
+            draft
+                .finish(&stage.join("consolidated.xlsx"), &agg, &info, Some(pieces))
+                .map_err(xlsx_error)
+        });
+        stage_done("consolidated.xlsx", started);
+        let others = others
+            .join()
+            .unwrap_or_else(|_| Err("内部错误：写 summary.json 的线程失败".to_string()));
+        (workbook, others)
+    });
+    workbook?;
+    others?;
     pool.install(|| publish(&stage, &opts.out, kept.as_ref()))?;
     stage_done("发布输出", started);
-    cache.prune();
-    stage_done("缓存整理", started);
 
     let forms = agg.counted().count();
     let indicators = agg.counted_indicators();
@@ -570,9 +585,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         peak_note(),
         opts.out.display()
     );
-    Ok(RunReport {
+    let report = RunReport {
         files: results.len(),
         rejected: agg.files.rejected,
         summary,
-    })
+    };
+    // The results are millions of small allocations: freed on a thread of their own, so the
+    // command does not wait for them at exit (its process ends, and the memory with it).
+    drop(agg);
+    std::thread::spawn(move || drop(results));
+    Ok(report)
 }
