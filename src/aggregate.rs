@@ -395,7 +395,10 @@ pub fn aggregate<'a>(
     let mut unit_projects: BTreeMap<(Option<String>, String), std::collections::BTreeSet<String>> =
         BTreeMap::new();
     // Keyed by the strings of the forms themselves: 943,055 indicators, no copy each.
-    let mut categories: BTreeMap<(&str, &str), CategoryRow> = BTreeMap::new();
+    // Consecutive indicators mostly share their category: the last one is tried first.
+    let mut categories: Vec<((&str, &str), CategoryRow)> = Vec::new();
+    let mut category_at: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut last_category: Option<((&str, &str), usize)> = None;
     for p in projects.iter().filter(|p| p.counted()) {
         let key = (p.unit_code.clone(), p.unit_name.clone());
         let u = units.entry(key.clone()).or_insert_with(|| UnitSummary {
@@ -451,13 +454,23 @@ pub fn aggregate<'a>(
         }
         let processed: &'a Processed = p.processed;
         for (n, ind) in processed.form.indicators.iter().enumerate() {
-            let c = categories
-                .entry((&ind.level1.value, &ind.level2.value))
-                .or_insert_with(|| CategoryRow {
-                    level1: ind.level1.value.clone(),
-                    level2: ind.level2.value.clone(),
-                    ..Default::default()
-                });
+            let key = (ind.level1.value.as_str(), ind.level2.value.as_str());
+            let at = match last_category {
+                Some((k, at)) if k == key => at,
+                _ => *category_at.entry(key).or_insert_with(|| {
+                    categories.push((
+                        key,
+                        CategoryRow {
+                            level1: key.0.to_string(),
+                            level2: key.1.to_string(),
+                            ..Default::default()
+                        },
+                    ));
+                    categories.len() - 1
+                }),
+            };
+            last_category = Some((key, at));
+            let c = &mut categories[at].1;
             c.indicators += 1;
             if matches!(
                 ind.target_parsed.value,
@@ -590,7 +603,10 @@ pub fn aggregate<'a>(
         units,
         departments: departments.into_values().collect(),
         total,
-        categories: categories.into_values().collect(),
+        categories: {
+            categories.sort_by(|a, b| a.0.cmp(&b.0));
+            categories.into_iter().map(|(_, c)| c).collect()
+        },
         issues,
         files: FileCounts {
             read: results.len() - rejected,

@@ -392,12 +392,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     std::fs::create_dir_all(&stage).map_err(|e| format!("无法创建 {}: {e}", stage.display()))?;
 
     let scanned = scan_except(&opts.inputs, Some(&opts.out));
+    stage_done("扫描", started);
     let limits = Limits::default();
     let cache_dir = opts
         .cache
         .clone()
         .unwrap_or_else(|| opts.out.join(".cache"));
     let cache = crate::cache::Cache::open(&cache_dir, &limits, &rules, !opts.full)?;
+    stage_done("打开缓存", started);
     let results = process_all(&scanned.files, &rules, &limits, opts.jobs, Some(&cache))?;
     stage_done("读取与识别", started);
     // Whole seconds: files checked out or copied together tie, and the path decides.

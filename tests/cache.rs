@@ -340,6 +340,16 @@ fn manifest_and_distribution() {
             .iter()
             .all(|n| n.starts_with(&format!("reports/{unit}/")) || n.starts_with("packs/")));
     }
+    // A second night reuses every PDF in place; the unit zips read them from OUT and come out
+    // the same bytes.
+    let zips = |out: &Path| {
+        ["569301天津市科学技术协会", "644201天津科学技术馆"]
+            .map(|u| std::fs::read(out.join(format!("distribute/{u}.zip"))).unwrap())
+    };
+    let before = zips(&out);
+    let again = run_at(samples.path(), &out, &["--zip"]);
+    assert_eq!(placed(&again), (7, 0), "{again}");
+    assert!(zips(&out) == before, "the unit zips are unchanged");
 }
 
 /// (PDFs left in place as last night's files, PDFs put in) from the debug log.
