@@ -1,7 +1,8 @@
 //! The nightly job, `jixiao run`: scan → process files in parallel → aggregate → write
 //! consolidated.xlsx, summary.json, issues.csv and the PDFs. Everything is written into a
 //! staging folder inside OUT and moved into place only when all of it is done, under a lock:
-//! a run that dies leaves last night's outputs as they were.
+//! a run that dies leaves last night's outputs as they were (while it publishes, reports and
+//! packs kept from last night are updated file by file: each file is whole, old or new).
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
