@@ -54,10 +54,17 @@ fn pieces(stderr: &str) -> (usize, usize) {
 
 /// (groups of `sheet`'s rows that came from the cache, groups deflated again).
 fn sheet_pieces(stderr: &str, sheet: &str) -> (usize, usize) {
+    two_numbers(stderr, sheet, |l| {
+        l.contains(&format!("{sheet}：")) && l.contains("的行沿用缓存")
+    })
+}
+
+/// The first two numbers of the first log line `pick` chooses (`what` names it if none does).
+fn two_numbers(stderr: &str, what: &str, pick: impl Fn(&str) -> bool) -> (usize, usize) {
     let line = stderr
         .lines()
-        .find(|l| l.contains(&format!("{sheet}：")) && l.contains("的行沿用缓存"))
-        .unwrap_or_else(|| panic!("no {sheet} line in {stderr}"));
+        .find(|l| pick(l))
+        .unwrap_or_else(|| panic!("no {what} line in {stderr}"));
     let nums: Vec<usize> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
@@ -354,16 +361,7 @@ fn manifest_and_distribution() {
 
 /// (PDFs left in place as last night's files, PDFs put in) from the debug log.
 fn placed(stderr: &str) -> (usize, usize) {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("份原地保留"))
-        .unwrap_or_else(|| panic!("no PDF placing line in {stderr}"));
-    let nums: Vec<usize> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (nums[0], nums[1])
+    two_numbers(stderr, "PDF placing", |l| l.contains("份原地保留"))
 }
 
 /// (path under OUT, device and inode) of every PDF in reports/ and packs/.
