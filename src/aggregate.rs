@@ -57,9 +57,25 @@ pub struct ProjectRow<'a> {
     pub quantified: usize,
     pub met: usize,
     pub issues: [usize; 3],
+    /// `digest`, made on first use.
+    #[serde(skip)]
+    pub digest: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl ProjectRow<'_> {
+    /// A hash of this row as the keys of its outputs see it (its JSON: the form by its origin
+    /// hash; Debug where JSON cannot say it, a path that is not UTF-8), made once for the
+    /// report's, 项目汇总's and 指标明细's keys alike.
+    pub fn digest(&self) -> &[u8; 32] {
+        self.digest.get_or_init(|| {
+            let mut h = blake3::Hasher::new();
+            if serde_json::to_writer(&mut h, self).is_err() {
+                h.update(format!("{self:?}").as_bytes());
+            }
+            *h.finalize().as_bytes()
+        })
+    }
+
     pub fn form(&self) -> &Form {
         &self.processed.form
     }
@@ -308,6 +324,7 @@ pub fn aggregate<'a>(
                 quantified: quantified(&p.form),
                 met: met(p),
                 issues,
+                digest: Default::default(),
             });
         }
     }

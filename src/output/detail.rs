@@ -326,15 +326,11 @@ pub fn unit_groups<'a, 'p>(
     groups
 }
 
-/// A group's forms into its key, each as the PDF keys see it (the processed form by its
-/// origin hash, unit, file, counts, superseded or not).
+/// A group's forms into its key, each by its digest (`ProjectRow::digest`: the processed form
+/// by its origin hash, unit, file, counts, superseded or not).
 pub fn key_rows(group: &[&ProjectRow], h: &mut blake3::Hasher) {
     for p in group {
-        // As the PDF keys: Debug where JSON cannot say it (a path that is not UTF-8).
-        if serde_json::to_writer(&mut *h, p).is_err() {
-            h.update(format!("{p:?}").as_bytes());
-        }
-        h.update(b"\0");
+        h.update(p.digest());
     }
 }
 

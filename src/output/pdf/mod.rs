@@ -489,7 +489,7 @@ fn render_project<'a>(
         .unwrap_or_default();
     let key = input_key(ctx, "report", &title, |w| {
         for p in forms {
-            write_data(w, p)?;
+            w.write_all(p.digest())?;
         }
         Ok(())
     });
