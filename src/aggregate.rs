@@ -59,7 +59,7 @@ pub struct ProjectRow<'a> {
     pub issues: [usize; 3],
     /// `digest`, made on first use.
     #[serde(skip)]
-    pub digest: std::sync::OnceLock<[u8; 32]>,
+    digest: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl ProjectRow<'_> {

@@ -237,18 +237,18 @@ const OUTPUTS: &[&str] = &[
 
 /// Move the staged outputs into OUT. Each file lands by one rename, so every output a reader
 /// opens is complete; folders are swapped (old one aside, new one in, old one removed).
-/// With `kept` (the PDFs of the run, when some were left in place as last night's files:
-/// `PdfOutcome::kept`), reports/ and packs/ are merged instead: the staged PDFs renamed in
+/// With `produced` (every PDF of the run, given when some were left in place as last night's
+/// files: `PdfOutcome::kept`), reports/ and packs/ are merged instead: the staged PDFs renamed in
 /// one by one, those no longer produced removed. A night where 1 % changed then moves 1 % of
 /// the files rather than re-linking 30,000 and unlinking as many.
-fn publish(stage: &Path, out: &Path, kept: Option<&HashSet<PathBuf>>) -> Result<(), String> {
+fn publish(stage: &Path, out: &Path, produced: Option<&HashSet<PathBuf>>) -> Result<(), String> {
     let trash = out.join(format!(".trash-{}", std::process::id()));
     for name in OUTPUTS {
         let new = stage.join(name);
         let dest = out.join(name);
-        if let Some(keep) = kept.filter(|_| matches!(*name, "reports" | "packs")) {
+        if let Some(produced) = produced.filter(|_| matches!(*name, "reports" | "packs")) {
             if dest.is_dir() {
-                merge_into(&new, &dest, stage, out, keep)?;
+                merge_into(&new, &dest, stage, out, produced)?;
                 continue;
             }
         }
@@ -268,14 +268,15 @@ fn publish(stage: &Path, out: &Path, kept: Option<&HashSet<PathBuf>>) -> Result<
 }
 
 /// Rename every file under `new` (a staged reports/ or packs/) to the same place under `dest`,
-/// then remove what `dest` holds that the run did not produce (`keep`, paths relative to OUT)
+/// then remove what `dest` holds that the run did not produce (`produced`, paths relative to
+/// OUT)
 /// and the folders left empty.
 fn merge_into(
     new: &Path,
     dest: &Path,
     stage: &Path,
     out: &Path,
-    keep: &HashSet<PathBuf>,
+    produced: &HashSet<PathBuf>,
 ) -> Result<(), String> {
     let failed = |p: &Path, e: std::io::Error| format!("无法写入 {}: {e}", p.display());
     for e in walkdir::WalkDir::new(new)
@@ -308,7 +309,7 @@ fn merge_into(
         let wanted = e
             .path()
             .strip_prefix(out)
-            .is_ok_and(|rel| keep.contains(rel));
+            .is_ok_and(|rel| produced.contains(rel));
         if e.file_type().is_dir() {
             let _ = std::fs::remove_dir(e.path()); // only succeeds when empty
         } else if !wanted {
@@ -490,7 +491,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     });
     let draft = draft.map_err(xlsx_error)?;
     let mut pdf_note = String::new();
-    let mut kept = None;
+    let mut produced = None;
     if let Some(pdfs) = pdfs {
         let pdfs = pdfs?;
         let mut manifest: Vec<_> = pdfs.reports.clone();
@@ -519,7 +520,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
         }
         if pdfs.kept > 0 {
             let all = pdfs.reports.iter().chain(&pdfs.packs);
-            kept = Some(all.map(|r| r.path.clone()).collect::<HashSet<PathBuf>>());
+            produced = Some(all.map(|r| r.path.clone()).collect::<HashSet<PathBuf>>());
         }
         for i in &pdfs.issues {
             agg.total.issues[i.issue.severity as usize] += 1;
@@ -566,7 +567,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     });
     workbook?;
     others?;
-    pool.install(|| publish(&stage, &opts.out, kept.as_ref()))?;
+    pool.install(|| publish(&stage, &opts.out, produced.as_ref()))?;
     stage_done("发布输出", started);
 
     let forms = agg.counted().count();

@@ -60,9 +60,6 @@ pub const WIDTHS: [usize; 20] = [
     10, 24, 30, 10, 12, 16, 30, 24, 6, 12, 8, 20, 8, 8, 8, 8, 30, 40, 20, 8,
 ];
 
-/// Columns written in the score style (分值, 表内得分, 复核得分); the rest in the text style.
-pub const SCORE_COLS: std::ops::RangeInclusive<usize> = 12..=14;
-
 /// One cell of a 指标明细 row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell<'a> {
@@ -246,7 +243,7 @@ fn escape_literal_escapes(text: &str) -> Cow<'_, str> {
 pub trait SheetRows: Sync {
     /// The sheet's name in the workbook.
     fn name(&self) -> &str;
-    /// The probe row's cells, one per style the rows use ("A2", "M2"); `write` gets their ids
+    /// The probe row's cells, one per style the rows use ("A2", "B2"); `write` gets their ids
     /// in this order.
     fn probe(&self) -> &[&str];
     /// Data rows in all (the sheet's dimension is A1 to the last column of row rows + 1).
@@ -283,7 +280,7 @@ impl SheetRows for DetailRows<'_> {
     }
 
     fn probe(&self) -> &[&str] {
-        &["A2", "M2"]
+        &["A2", "B2"]
     }
 
     fn rows(&self) -> u64 {

@@ -572,23 +572,11 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
         }
         let mut t = Table::new(ws, &detail::HEADERS, &st)?;
         t.auto_width = false;
-        let rows = agg.counted_indicators();
-        if rows > 0 {
-            for c in 0..detail::HEADERS.len() {
-                if detail::SCORE_COLS.contains(&c) {
-                    t.num(c as u16, None, &st.score)?;
-                } else {
-                    t.text(c as u16, "", &st.text)?;
-                }
-            }
-        }
-        // The filter and the highlight span every row the splice will write.
-        t.row = u32::try_from(rows)
-            .unwrap_or(u32::MAX)
-            .saturating_add(1)
-            .min(1_048_576);
-        t.finish(
+        spliced_frame(
+            t,
             detail::SHEET,
+            &[&st.text, &st.score],
+            agg.counted_indicators(),
             &[("=OR($P2=\"否\",$P2=\"未填报\")", &st.warn_fill)],
         )?;
     }
