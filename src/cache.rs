@@ -7,7 +7,7 @@
 //! back whole and matching is discarded and rebuilt, never trusted; entries a run did not use
 //! are pruned.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,8 +31,14 @@ pub struct Cache {
     used: Mutex<HashSet<PathBuf>>,
     /// What each cached PDF's bytes do not say; an entry missing here is not reused.
     pdf_meta: Mutex<BTreeMap<String, PdfMeta>>,
+    /// Last run's stamps of the input files, with the key each file's bytes had then.
+    stamps: HashMap<PathBuf, (Stamp, String)>,
+    /// This run's, written for the next run by `prune`.
+    stamps_now: Mutex<Vec<(PathBuf, Stamp, String)>>,
     pub parsed: AtomicUsize,
     pub reused: AtomicUsize,
+    /// Reused by their stamps alone, without reading the file.
+    pub stamped: AtomicUsize,
     pub pdf_rendered: AtomicUsize,
     pub pdf_reused: AtomicUsize,
 }
@@ -89,6 +95,57 @@ pub fn file_id(meta: &std::fs::Metadata) -> Option<FileId> {
     }
 }
 
+/// What tells, without reading it, that an input file is the one last night's run hashed:
+/// its length, modification and status-change times (ns) and identity. Any write changes the
+/// status-change time, which no one can set back (`touch -d` and `cp -p` set only the
+/// modification time), so a file with an unchanged stamp has unchanged bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    len: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+    dev: u64,
+    ino: u64,
+}
+
+impl Stamp {
+    /// The stamp of the file at `path`; None where the system keeps no status-change time.
+    pub fn of(path: &Path) -> Option<Stamp> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path).ok()?;
+            let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+            Some(Stamp {
+                len: m.len(),
+                modified_ns: ns(m.mtime(), m.mtime_nsec()),
+                changed_ns: ns(m.ctime(), m.ctime_nsec()),
+                dev: m.dev(),
+                ino: m.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+
+    /// Whether the file was last changed long enough ago for its stamp to tell a later write:
+    /// file systems keep times in coarse ticks, and a second write within the tick of the
+    /// first would leave the stamp as it was (git's "racy" files). Such a file is hashed
+    /// again next run.
+    fn settled(&self, now_ns: i128) -> bool {
+        self.modified_ns.max(self.changed_ns) < now_ns - 2_000_000_000
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stamps {
+    version: String,
+    entries: Vec<(PathBuf, Stamp, String)>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct PdfIndex {
     version: String,
@@ -134,8 +191,22 @@ impl Cache {
             .filter(|i| reuse && i.version == VERSION)
             .map(|i| i.entries)
             .unwrap_or_default();
+        // Unreadable or of another build: no stamps, every input file is hashed.
+        let stamps = std::fs::read(dir.join("stamps.bin"))
+            .ok()
+            .and_then(|b| postcard::from_bytes::<Stamps>(&b).ok())
+            .filter(|s| reuse && s.version == build_id())
+            .map(|s| {
+                s.entries
+                    .into_iter()
+                    .map(|(p, st, k)| (p, (st, k)))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Cache {
             pdf_meta: Mutex::new(pdf_meta),
+            stamps,
+            stamps_now: Mutex::new(Vec::new()),
             dir: dir.to_path_buf(),
             salt: blake3::hash(format!("{}|{limits:?}|{rules:?}", build_id()).as_bytes())
                 .to_hex()
@@ -144,6 +215,7 @@ impl Cache {
             used: Mutex::new(HashSet::new()),
             parsed: AtomicUsize::new(0),
             reused: AtomicUsize::new(0),
+            stamped: AtomicUsize::new(0),
             pdf_rendered: AtomicUsize::new(0),
             pdf_reused: AtomicUsize::new(0),
         })
@@ -175,6 +247,28 @@ impl Cache {
         h.update(path);
         h.update(bytes);
         h.finalize().to_hex().to_string()
+    }
+
+    /// The key `path`'s bytes had last run, if its stamp is still `stamp`.
+    pub fn known_key(&self, path: &Path, stamp: &Stamp) -> Option<&str> {
+        match self.stamps.get(path) {
+            Some((st, key)) if st == stamp => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Remember for the next run that `path`, stamped `stamp` before it was read, had `key`.
+    pub fn keep_stamp(&self, path: &Path, stamp: Stamp, key: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        if !stamp.settled(now) {
+            return;
+        }
+        if let Ok(mut s) = self.stamps_now.lock() {
+            s.push((path.to_path_buf(), stamp, key.to_string()));
+        }
     }
 
     fn result_path(&self, key: &str) -> PathBuf {
@@ -283,6 +377,17 @@ impl Cache {
         };
         if let Ok(bytes) = serde_json::to_vec(&index) {
             self.store(&pdf.join("index.json"), &bytes);
+        }
+        let stamps = Stamps {
+            version: build_id().to_string(),
+            entries: self
+                .stamps_now
+                .lock()
+                .map(|mut s| std::mem::take(&mut *s))
+                .unwrap_or_default(),
+        };
+        if let Ok(bytes) = postcard::to_stdvec(&stamps) {
+            self.store(&self.dir.join("stamps.bin"), &bytes);
         }
     }
 

@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::indicator::Parsed;
 
+mod indicators;
+pub use indicators::{decoded as decoded_rows, Brief, Indicators};
+
 /// A cell address, zero-based internally, printed A1-style ("B7").
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
@@ -250,7 +253,8 @@ pub struct Form {
     pub goals_actual: Option<Sourced<String>>,
     /// Self-evaluations: 项目资金 block.
     pub execution: Option<Execution>,
-    pub indicators: Vec<Indicator>,
+    /// The rows, kept encoded while a cached result's are not looked at (`Indicators`).
+    pub indicators: Indicators,
     /// 总分 as the form states it (self-evaluations).
     pub total_weight_reported: Option<Sourced<Decimal>>,
     pub total_reported: Option<Sourced<Decimal>>,

@@ -404,6 +404,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     stage_done("打开缓存", started);
     let results = process_all(&scanned.files, &rules, &limits, opts.jobs, Some(&cache))?;
     stage_done("读取与识别", started);
+    if crate::scan::debug_enabled() {
+        eprintln!(
+            "jixiao: 输入文件：{} 个按上次的时间戳与大小认定未改（未读取），其余读取并校验",
+            cache.stamped.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     // Whole seconds: files checked out or copied together tie, and the path decides.
     let modified = |p: &Path| -> Option<SystemTime> {
         let t = std::fs::metadata(p).ok()?.modified().ok()?;
@@ -567,6 +573,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, String> {
     });
     workbook?;
     others?;
+    if crate::scan::debug_enabled() {
+        eprintln!(
+            "jixiao: 指标行：{} 张表的缓存行被解码（其余只读了概要）",
+            crate::model::decoded_rows()
+        );
+    }
     pool.install(|| publish(&stage, &opts.out, produced.as_ref()))?;
     stage_done("发布输出", started);
 

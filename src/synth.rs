@@ -217,7 +217,7 @@ fn target(rng: &mut Rng, unit: &Unit, year: i32, n: usize) -> Form {
         goals: Some(Sourced::derived(
             "1.按期完成年度任务。\n2.提升服务质量和群众满意度。".into(),
         )),
-        indicators,
+        indicators: indicators.into(),
         ..Default::default()
     }
 }

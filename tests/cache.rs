@@ -137,6 +137,19 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
         assert_eq!(sheet_pieces(&first, sheet), (0, reused), "{first}");
     }
     assert!(outputs(&out) == before, "second run is byte-identical");
+    // Nothing changed, so no cached form's indicator rows were even decoded.
+    let decoded = second
+        .lines()
+        .find(|l| l.contains("指标行："))
+        .and_then(|l| {
+            l.split('：')
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        });
+    assert_eq!(decoded, Some(0), "{second}");
 
     // Change one workbook: exactly that one is parsed again, and only its unit's PDFs change.
     let mut forms = jixiao::samples::seed_targets()[..2].to_vec();
@@ -164,6 +177,77 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
         outputs(&out) == cached,
         "--full is byte-identical to the cached run"
     );
+}
+
+/// An input file is not read again while its stamp (length, times, identity) is as last run
+/// saw it; a file rewritten with the same length and its old modification time put back
+/// (`cp -p`, `touch -d`, an unzip) still has a new status-change time, and is parsed again.
+#[test]
+fn a_file_rewritten_with_its_old_time_is_parsed_again() {
+    let (samples, _dir, out) = fixture();
+    let target = samples
+        .path()
+        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
+    // Two different workbooks of the same length: only the times can tell them apart.
+    let variant = |k: usize| {
+        let mut forms = jixiao::samples::seed_targets()[..2].to_vec();
+        forms[1]
+            .goals
+            .as_mut()
+            .unwrap()
+            .value
+            .push_str(&format!("（修订{k}）"));
+        jixiao::samples::xlsx_bytes(&forms, false, false).unwrap()
+    };
+    let mut by_len: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+    let (a, b) = (0..200)
+        .map(variant)
+        .find_map(|v| match by_len.get(&v.len()) {
+            Some(same) if *same != v => Some((same.clone(), v)),
+            _ => {
+                by_len.insert(v.len(), v);
+                None
+            }
+        })
+        .expect("two variants of one length");
+    std::fs::write(&target, &a).unwrap();
+    // Stamps are trusted only for files changed more than 2 s before they were taken (a
+    // second write within a coarse file-system tick could leave them equal).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let first = run_at(samples.path(), &out, &[]);
+    assert_eq!(counts(&first).0, 10, "{first}");
+    let second = run_at(samples.path(), &out, &[]);
+    assert_eq!(counts(&second).0, 0, "{second}");
+    assert_eq!(
+        stamped(&second),
+        10,
+        "every file known by its stamp: {second}"
+    );
+
+    let modified = std::fs::metadata(&target).unwrap().modified().unwrap();
+    std::fs::write(&target, &b).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&target)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let third = run_at(samples.path(), &out, &[]);
+    assert_eq!(
+        counts(&third).0,
+        1,
+        "the rewritten file is parsed again: {third}"
+    );
+    assert_eq!(stamped(&third), 9, "{third}");
+}
+
+/// How many input files a run took as unchanged by their stamps alone.
+fn stamped(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .find(|l| l.contains("输入文件："))
+        .and_then(|l| l.split('：').nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no 输入文件 line in {stderr}"))
 }
 
 #[test]

@@ -133,7 +133,7 @@ prop_compose! {
             project: Some(s(&format!("{project}项目"))),
             money_in_yuan: yuan,
             goals: Some(s(&goals)),
-            indicators,
+            indicators: indicators.into(),
             ..Default::default()
         };
         match kind {

@@ -339,7 +339,8 @@ fn money_totals_are_exact() {
                     level3: Sourced::derived("完成数量".into()),
                     target: Sourced::derived("≥1个".into()),
                     ..Default::default()
-                }],
+                }]
+                .into(),
                 ..Default::default()
             });
         }

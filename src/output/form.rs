@@ -519,7 +519,7 @@ pub fn blank_form(kind: FormKind) -> Form {
     indicators.extend((0..8).map(|_| Indicator::default()));
     Form {
         kind: Some(kind),
-        indicators,
+        indicators: indicators.into(),
         ..Default::default()
     }
 }

@@ -34,7 +34,7 @@ fn selfeval(annual: Decimal, executed: Decimal, indicators: Vec<Indicator>) -> F
             },
             ..Default::default()
         }),
-        indicators,
+        indicators: indicators.into(),
         ..Default::default()
     }
 }
