@@ -35,8 +35,8 @@ impl Default for Repr {
     }
 }
 
-/// Rows as the cache stored them: their postcard bytes (checked by a CRC when read back), the
-/// briefs, and the rows once decoded.
+/// Rows as the cache stored them: their postcard bytes and the briefs (both checked by one CRC
+/// when read back), and the rows once decoded.
 #[derive(Clone)]
 struct Encoded {
     bytes: Box<[u8]>,
@@ -328,6 +328,15 @@ struct WireRow {
     target_cell: Option<CellRef>,
 }
 
+/// The CRC of an entry's rows and briefs together: neither is trusted unless both read back.
+fn crc(rows: &[u8], text: &str, wire: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(rows);
+    h.update(text.as_bytes());
+    h.update(wire);
+    h.finalize()
+}
+
 impl Serialize for Indicators {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
@@ -352,11 +361,12 @@ impl Serialize for Indicators {
                 target_cell: r.target_cell,
             })
             .collect();
+        let wire = postcard::to_stdvec(&wire).map_err(serde::ser::Error::custom)?;
         let mut t = s.serialize_tuple(4)?;
-        t.serialize_element(&crc32fast::hash(bytes))?;
+        t.serialize_element(&crc(bytes, &briefs.text, &wire))?;
         t.serialize_element(&RawBytes(bytes))?;
         t.serialize_element(&briefs.text)?;
-        t.serialize_element(&wire)?;
+        t.serialize_element(&RawBytes(&wire))?;
         t.end()
     }
 }
@@ -374,13 +384,15 @@ impl<'de> Deserialize<'de> for Indicators {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Indicators, A::Error> {
                 let missing = || de::Error::custom("indicator rows cut short");
-                let crc: u32 = seq.next_element()?.ok_or_else(missing)?;
+                let sum: u32 = seq.next_element()?.ok_or_else(missing)?;
                 let bytes: OwnedBytes = seq.next_element()?.ok_or_else(missing)?;
                 let text: String = seq.next_element()?.ok_or_else(missing)?;
-                let wire: Vec<WireRow> = seq.next_element()?.ok_or_else(missing)?;
-                if crc32fast::hash(&bytes.0) != crc {
+                let wire: OwnedBytes = seq.next_element()?.ok_or_else(missing)?;
+                if crc(&bytes.0, &text, &wire.0) != sum {
                     return Err(de::Error::custom("indicator rows fail their CRC"));
                 }
+                let wire: Vec<WireRow> =
+                    postcard::from_bytes(&wire.0).map_err(de::Error::custom)?;
                 let briefs = Briefs {
                     text,
                     rows: wire
@@ -467,8 +479,8 @@ mod tests {
     #[test]
     fn a_damaged_entry_is_refused_when_read_not_when_used() {
         let bytes = postcard::to_stdvec(&Indicators::from(rows())).expect("encode");
-        // Flip one byte inside the rows' byte string (after the CRC's varint and the length).
-        for at in [8, bytes.len() / 3] {
+        // Flip one byte inside the rows, and one in the briefs at the end.
+        for at in [8, bytes.len() / 3, bytes.len() - 3] {
             let mut bad = bytes.clone();
             bad[at] ^= 0x55;
             assert!(
