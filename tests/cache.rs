@@ -90,6 +90,11 @@ fn outputs(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     v
 }
 
+/// The sample workbook the tests change: 科协's target tables.
+fn changed_workbook(samples: &Path) -> PathBuf {
+    samples.join("569301天津市科学技术协会/项目支出绩效目标表.xlsx")
+}
+
 /// Set a file's modification time to `secs` after the epoch.
 fn set_mtime(path: &Path, secs: u64) {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
@@ -108,9 +113,7 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
     // resolved by modification time, then path. Files written in the same clock tick share an
     // mtime on coarse filesystems, so pin every mtime: the file changed below is the newest
     // before and after the change, and the kept copies cannot switch.
-    let target = samples
-        .path()
-        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
+    let target = changed_workbook(samples.path());
     for e in walkdir::WalkDir::new(samples.path())
         .into_iter()
         .filter_map(Result::ok)
@@ -185,9 +188,7 @@ fn unchanged_inputs_are_not_parsed_or_rendered_again() {
 #[test]
 fn a_file_rewritten_with_its_old_time_is_parsed_again() {
     let (samples, _dir, out) = fixture();
-    let target = samples
-        .path()
-        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
+    let target = changed_workbook(samples.path());
     // Two different workbooks of the same length: only the times can tell them apart.
     let variant = |k: usize| {
         let mut forms = jixiao::samples::seed_targets()[..2].to_vec();
