@@ -3,9 +3,10 @@
 //! path, the rules, the reading limits and the build of jixiao; and rendered PDFs keyed by a
 //! hash of what they are drawn from (data, wording, font, build), with their page count,
 //! missing characters, hash, length and time in `pdf/index.json`; and 指标明细's rows, a
-//! deflated piece per unit, in `detail.pieces` (`output::detail`). An entry that does not read
-//! back whole and matching is discarded and rebuilt, never trusted; entries a run did not use
-//! are pruned.
+//! deflated piece per unit, in `detail.pieces` (`output::detail`); and in `stamps.bin` each
+//! input file's stamp with the key its bytes had, so that an unchanged file is not even read
+//! (`Stamp`). An entry that does not read back whole and matching is discarded and rebuilt,
+//! never trusted; entries a run did not use are pruned.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -410,6 +411,24 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_is_kept_only_for_a_file_settled_for_two_seconds() {
+        let st = |m: i128, c: i128| Stamp {
+            len: 1,
+            modified_ns: m,
+            changed_ns: c,
+            dev: 1,
+            ino: 1,
+        };
+        let now = 10_000_000_000;
+        assert!(st(7_000_000_000, 7_999_999_999).settled(now));
+        // Changed (status) or modified within the last 2 s: not yet trusted.
+        assert!(!st(7_000_000_000, 8_000_000_000).settled(now));
+        assert!(!st(9_500_000_000, 1_000_000_000).settled(now));
+        // A time in the future (a clock set wrong) is never trusted.
+        assert!(!st(20_000_000_000, 0).settled(now));
+    }
 
     /// Every sample's processed result reads back from its cache entry exactly as it was made
     /// (forms, scores, issues and their codes, cells, decimals with their scale).
