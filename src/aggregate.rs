@@ -194,6 +194,16 @@ impl CategoryRow {
     pub fn score_rate(&self) -> Option<Decimal> {
         percent(self.score_sum, self.weight_sum)
     }
+
+    /// Add another row's counts (the names stay this row's).
+    fn add(&mut self, o: &CategoryRow) {
+        self.indicators += o.indicators;
+        self.quantified += o.quantified;
+        self.selfeval_indicators += o.selfeval_indicators;
+        self.met += o.met;
+        self.weight_sum += o.weight_sum;
+        self.score_sum += o.score_sum;
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -409,8 +419,8 @@ pub fn aggregate<'a>(
     let mut units: BTreeMap<(Option<String>, String), UnitSummary> = BTreeMap::new();
     let mut unit_projects: BTreeMap<(Option<String>, String), std::collections::BTreeSet<String>> =
         BTreeMap::new();
-    // Keyed by the strings of the forms themselves: 943,055 indicators, no copy each.
-    // Consecutive indicators mostly share their category: the last one is tried first.
+    // Each counted form's category counts (`tally`, in parallel), merged in form order, so
+    // categories keep the order they are first seen in; keyed by the forms' own strings.
     let mut categories: Vec<((&str, &str), CategoryRow)> = Vec::new();
     let mut category_at: HashMap<(&str, &str), usize> = HashMap::new();
     let tallies: Vec<Vec<Tally>> = projects
@@ -482,13 +492,7 @@ pub fn aggregate<'a>(
                 ));
                 categories.len() - 1
             });
-            let c = &mut categories[at].1;
-            c.indicators += part.indicators;
-            c.quantified += part.quantified;
-            c.selfeval_indicators += part.selfeval_indicators;
-            c.met += part.met;
-            c.weight_sum += part.weight_sum;
-            c.score_sum += part.score_sum;
+            categories[at].1.add(&part);
         }
     }
     let mut units: Vec<UnitSummary> = units

@@ -250,12 +250,17 @@ impl Cache {
         h.finalize().to_hex().to_string()
     }
 
-    /// The key `path`'s bytes had last run, if its stamp is still `stamp`.
-    pub fn known_key(&self, path: &Path, stamp: &Stamp) -> Option<&str> {
-        match self.stamps.get(path) {
-            Some((st, key)) if st == stamp => Some(key),
-            _ => None,
-        }
+    /// The cached result of `path` without reading it, if its stamp is still the one last run
+    /// recorded with the key of its bytes (recorded again for the next run).
+    pub fn result_by_stamp(&self, path: &Path, stamp: Stamp) -> Option<FileResult> {
+        let key = match self.stamps.get(path) {
+            Some((st, key)) if *st == stamp => key,
+            _ => return None,
+        };
+        let result = self.result(key)?;
+        self.keep_stamp(path, stamp, key);
+        self.stamped.fetch_add(1, Ordering::Relaxed);
+        Some(result)
     }
 
     /// Remember for the next run that `path`, stamped `stamp` before it was read, had `key`.

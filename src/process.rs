@@ -70,14 +70,8 @@ pub fn process_file_cached(
     // Stamped before reading: a write after the stamp changes it, so the next run hashes the
     // file again rather than trusting a key of older bytes.
     let stamp = crate::cache::Stamp::of(path);
-    if let Some(st) = &stamp {
-        if let Some(key) = c.known_key(path, st) {
-            if let Some(result) = c.result(key) {
-                c.keep_stamp(path, *st, key);
-                c.stamped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return result;
-            }
-        }
+    if let Some(result) = stamp.and_then(|st| c.result_by_stamp(path, st)) {
+        return result;
     }
     let bytes = match load(path, limits) {
         Ok(b) => b,

@@ -96,7 +96,7 @@ impl<'a> Brief<'a> {
 impl Briefs {
     fn of(rows: &[Indicator]) -> Self {
         let mut b = Briefs::default();
-        let mut last: [Option<(u32, u32)>; 2] = [None, None];
+        let mut prev = [(0u32, 0u32); 4];
         for i in rows {
             let brief = Brief::of(i);
             let mut spans = [(0, 0); 4];
@@ -104,21 +104,18 @@ impl Briefs {
                 .into_iter()
                 .enumerate()
             {
-                // Consecutive rows mostly share their categories: kept once.
-                let again = last
-                    .get(n)
-                    .copied()
-                    .flatten()
-                    .filter(|&(a, z)| b.text.get(a as usize..z as usize) == Some(s));
-                spans[n] = again.unwrap_or_else(|| {
+                // Consecutive rows mostly share their categories: a text equal to the previous
+                // row's is kept once.
+                let (a, z) = prev[n];
+                spans[n] = if b.text.get(a as usize..z as usize) == Some(s) {
+                    prev[n]
+                } else {
                     let a = b.text.len() as u32;
                     b.text.push_str(s);
                     (a, b.text.len() as u32)
-                });
-                if let Some(l) = last.get_mut(n) {
-                    *l = Some(spans[n]);
-                }
+                };
             }
+            prev = spans;
             b.rows.push(BriefRow {
                 spans,
                 quantified: brief.quantified,
@@ -183,8 +180,9 @@ impl Indicators {
         }
     }
 
-    /// Whether the rows are still encoded (a test's and the benchmark's question).
-    pub fn is_encoded(&self) -> bool {
+    /// Whether the rows are still encoded.
+    #[cfg(test)]
+    fn is_encoded(&self) -> bool {
         matches!(&self.0, Repr::Encoded(e) if e.rows.get().is_none())
     }
 
