@@ -30,15 +30,20 @@ pub fn norm(s: &str) -> String {
 
 /// `norm`, a character at a time.
 fn fold(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '【' | '〔' => '(',
-            '】' | '〕' => ')',
-            other => other,
-        })
-        .collect()
+    s.chars().filter_map(fold_char).collect()
+}
+
+/// One character as `norm` leaves it (None: dropped).
+fn fold_char(c: char) -> Option<char> {
+    if c.is_whitespace() {
+        return None;
+    }
+    Some(match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '【' | '〔' => '(',
+        '】' | '〕' => ')',
+        other => other,
+    })
 }
 
 /// Whether `norm` drops or changes this character.
@@ -642,6 +647,9 @@ impl<'g> Block<'g> {
             slot.get_or_insert(c);
         }
         let is_self = form.kind() == FormKind::SelfEval;
+        // Room for a form's usual rows up front: growing a vector of indicators copies them.
+        let rows = self.end.saturating_sub(header.row + 1) as usize;
+        form.indicators.reserve(rows.min(64));
         let mut last1: Option<Sourced<String>> = None;
         let mut last2: Option<Sourced<String>> = None;
         for r in header.row + 1..self.end {
@@ -655,7 +663,14 @@ impl<'g> Block<'g> {
                 let t = cell.text.trim();
                 (!t.is_empty()).then(|| Sourced::at(t.to_string(), at))
             };
-            let row_text: String = self.grid.row(r).map(|(_, c)| norm(&c.text)).collect();
+            // The row's text, folded and run together: its first four characters, as many as
+            // the longest prefix tested below.
+            let row_text: String = self
+                .grid
+                .row(r)
+                .flat_map(|(_, c)| c.text.chars().filter_map(fold_char))
+                .take(4)
+                .collect();
             if row_text.starts_with("总分") || row_text.starts_with("合计") {
                 let w = cell_at(cols.weight);
                 let s = cell_at(cols.score);

@@ -7,7 +7,7 @@
 //! some hostile files (a huge `uniqueCount` is reserved up front; calamine issue #684) and an
 //! abort cannot be caught. The parse itself runs under `catch_unwind` for the panics that can.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -112,23 +112,39 @@ impl GridCell {
 }
 
 /// A sparse grid: only non-empty cells are stored, so one stray cell at XFD1048576 costs one
-/// entry, not 17 billion.
+/// entry, not 17 billion. The cells are one vector sorted by (row, column): calamine streams
+/// them in that order, so building is a push per cell, and a lookup is a binary search (a
+/// B-tree map cost a tenth of the ingest in inserts and lookups).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grid {
-    cells: BTreeMap<(u32, u32), GridCell>,
+    /// Sorted by position, at most one cell per position.
+    cells: Vec<((u32, u32), GridCell)>,
 }
 
 impl Grid {
+    fn find(&self, at: (u32, u32)) -> Result<usize, usize> {
+        self.cells.binary_search_by_key(&at, |(k, _)| *k)
+    }
+
     pub fn get(&self, row: u32, col: u32) -> Option<&GridCell> {
-        self.cells.get(&(row, col))
+        self.find((row, col)).ok().map(|i| &self.cells[i].1)
     }
 
     pub fn text(&self, row: u32, col: u32) -> &str {
         self.get(row, col).map(|c| c.text.as_str()).unwrap_or("")
     }
 
+    /// Put a cell, replacing any at its place. In row-major order (as calamine streams a
+    /// sheet) this is a push.
     pub fn insert(&mut self, row: u32, col: u32, cell: GridCell) {
-        self.cells.insert((row, col), cell);
+        let at = (row, col);
+        match self.cells.last() {
+            Some((last, _)) if *last >= at => match self.find(at) {
+                Ok(i) => self.cells[i].1 = cell,
+                Err(i) => self.cells.insert(i, (at, cell)),
+            },
+            _ => self.cells.push((at, cell)),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -143,49 +159,75 @@ impl Grid {
     pub fn iter(&self) -> impl Iterator<Item = (CellRef, &GridCell)> {
         self.cells
             .iter()
-            .map(|(&(r, c), v)| (CellRef::new(r, c), v))
+            .map(|((r, c), v)| (CellRef::new(*r, *c), v))
     }
 
     /// The stored cells of one row, left to right.
     pub fn row(&self, row: u32) -> impl Iterator<Item = (u32, &GridCell)> {
-        self.cells
-            .range((row, 0)..=(row, u32::MAX))
-            .map(|(&(_, c), v)| (c, v))
+        let from = self.cells.partition_point(|((r, _), _)| *r < row);
+        self.cells[from..]
+            .iter()
+            .take_while(move |((r, _), _)| *r == row)
+            .map(|((_, c), v)| (*c, v))
     }
 
     pub fn max_row(&self) -> Option<u32> {
-        self.cells.keys().next_back().map(|(r, _)| *r)
+        self.cells.last().map(|((r, _), _)| *r)
     }
 
     /// Fill every cell of a merged range with its top-left value, clipped to the cells in use
     /// and bounded (a merge spanning a whole sheet fills only what can matter).
     pub fn fill_merge(&mut self, top: u32, left: u32, bottom: u32, right: u32, budget: &mut usize) {
-        let Some(anchor) = self.cells.get(&(top, left)).cloned() else {
-            return;
-        };
+        self.fill_merges(&[Dimensions::new((top, left), (bottom, right))], budget);
+    }
+
+    /// `fill_merge` for each range, in one pass: the fills are appended and the cells sorted
+    /// once. A fill replaces a typed cell at its place; where ranges overlap, the later one
+    /// wins, and each takes its value from its typed top-left cell.
+    pub fn fill_merges(&mut self, merges: &[Dimensions], budget: &mut usize) {
         let max_row = self.max_row().unwrap_or(0);
-        let bottom = bottom.min(max_row.saturating_add(1));
-        let right = right.min(left.saturating_add(255));
-        let here = CellRef::new(top, left);
-        for r in top..=bottom {
-            for c in left..=right {
-                if (r, c) == (top, left) {
-                    continue;
-                }
-                if *budget == 0 {
-                    return;
-                }
-                *budget -= 1;
-                self.cells.insert(
-                    (r, c),
-                    GridCell {
-                        text: anchor.text.clone(),
-                        number: anchor.number,
+        let typed = self.cells.len();
+        'merges: for m in merges {
+            let (top, left) = m.start;
+            let Ok(i) = self.cells[..typed].binary_search_by_key(&(top, left), |(k, _)| *k)
+            else {
+                continue;
+            };
+            let (text, number) = (self.cells[i].1.text.clone(), self.cells[i].1.number);
+            let bottom = m.end.0.min(max_row.saturating_add(1));
+            let right = m.end.1.min(left.saturating_add(255));
+            let here = CellRef::new(top, left);
+            for r in top..=bottom {
+                for c in left..=right {
+                    if (r, c) == (top, left) {
+                        continue;
+                    }
+                    if *budget == 0 {
+                        break 'merges;
+                    }
+                    *budget -= 1;
+                    let cell = GridCell {
+                        text: text.clone(),
+                        number,
                         anchor: Some(here),
-                    },
-                );
+                    };
+                    self.cells.push(((r, c), cell));
+                }
             }
         }
+        if self.cells.len() == typed {
+            return;
+        }
+        // Stable: of cells at one place, the last pushed comes last, and is the one kept.
+        self.cells.sort_by_key(|(k, _)| *k);
+        let mut kept: Vec<((u32, u32), GridCell)> = Vec::with_capacity(self.cells.len());
+        for cell in self.cells.drain(..) {
+            match kept.last_mut() {
+                Some(last) if last.0 == cell.0 => *last = cell,
+                _ => kept.push(cell),
+            }
+        }
+        self.cells = kept;
     }
 }
 
@@ -369,10 +411,22 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
             format!("工作表数量过多（{sheets} 个，上限 {}）", limits.max_sheets),
         ));
     }
+    // Unread parts are left out only when the workbook will be re-packed whole: the zip crate
+    // bounds each part's output by its declared size, so declared sizes within the keep limit
+    // mean it is. A workbook going to calamine as it came has every part inspected.
+    let declared_total = (0..zip.len())
+        .filter_map(|i| zip.by_index_raw(i).ok().map(|e| e.size()))
+        .fold(0u64, u64::saturating_add);
+    let skip_unread = format == Format::Xlsx && declared_total <= limits.keep_parts_bytes;
     let mut total: u64 = 0;
+    let mut buf = vec![0u8; 64 * 1024];
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|_| truncated_zip())?;
         let name = entry.name().map(|n| n.to_string()).unwrap_or_default();
+        if skip_unread && unread_part(&name) {
+            // Neither inflated here nor handed to calamine: nobody reads it.
+            continue;
+        }
         let declared = entry.size();
         let compressed = entry.compressed_size().max(1);
         if declared > limits.max_entry_bytes
@@ -385,7 +439,6 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
         // sharedStrings counts and sheet dimensions are checked.
         let watch = name.ends_with(".xml") || name.ends_with(".rels");
         let mut data: Vec<u8> = Vec::with_capacity(declared.min(1 << 20) as usize);
-        let mut buf = [0u8; 64 * 1024];
         let mut real: u64 = 0;
         loop {
             let n = match entry.read(&mut buf) {
@@ -723,8 +776,25 @@ fn xls_dense_cells(book: &[u8]) -> u64 {
 
 /// Office never writes a DTD; a `<!DOCTYPE` or `<!ENTITY` is how entity expansion starts.
 fn has_dtd(head: &[u8]) -> bool {
-    head.windows(9)
-        .any(|w| w == b"<!DOCTYPE" || w == b"<!ENTITY ")
+    use memchr::memmem::find;
+    find(head, b"<!DOCTYPE").is_some() || find(head, b"<!ENTITY ").is_some()
+}
+
+/// Parts of an xlsx that calamine does not read for cell values and merges: document
+/// properties, the content-type list, printer settings, images, custom XML, the calculation
+/// chain, and the theme (calamine 0.38 parses the theme only to resolve style colours, and
+/// falls back to Office's default colours when it is missing). The guard leaves them out of
+/// the parts it inflates and hands on: the theme alone was a sixth of a form's XML.
+fn unread_part(name: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "docProps/",
+        "xl/theme/",
+        "xl/printerSettings/",
+        "xl/media/",
+        "customXml/",
+        "xl/calcChain.xml",
+    ];
+    name == "[Content_Types].xml" || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 fn bomb(name: &str) -> ReadError {
@@ -736,33 +806,25 @@ fn bomb(name: &str) -> ReadError {
 
 /// The value of `attr` on the first `<tag …>` element in `head` (a prefix of an XML part).
 fn tag_attr(head: &[u8], tag: &str, attr: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(head);
+    use memchr::memmem;
     let open = format!("<{tag}");
-    let mut from = 0;
-    while let Some(pos) = text[from..].find(&open) {
-        let start = from + pos + open.len();
-        let next = text[start..].chars().next()?;
-        if next.is_whitespace() || next == '>' || next == '/' {
-            let end = text[start..]
-                .find('>')
-                .map(|e| start + e)
-                .unwrap_or(text.len());
-            let element = &text[start..end];
-            let key = format!("{attr}=\"");
-            let mut search = 0;
-            while let Some(k) = element[search..].find(&key) {
-                let at = search + k;
-                let preceded = at == 0 || element[..at].ends_with(char::is_whitespace);
-                let value_start = at + key.len();
-                if preceded {
-                    let value_end = element[value_start..].find('"')? + value_start;
-                    return Some(element[value_start..value_end].to_string());
-                }
-                search = value_start;
-            }
-            return None;
+    let key = format!("{attr}=\"");
+    for pos in memmem::find_iter(head, open.as_bytes()) {
+        let start = pos + open.len();
+        let next = *head.get(start)?;
+        if !(next.is_ascii_whitespace() || next == b'>' || next == b'/') {
+            continue;
         }
-        from = start;
+        let end = memchr::memchr(b'>', &head[start..]).map_or(head.len(), |e| start + e);
+        let element = &head[start..end];
+        for at in memmem::find_iter(element, key.as_bytes()) {
+            if at == 0 || element[at - 1].is_ascii_whitespace() {
+                let value_start = at + key.len();
+                let value_end = memchr::memchr(b'"', &element[value_start..])? + value_start;
+                return Some(String::from_utf8_lossy(&element[value_start..value_end]).into_owned());
+            }
+        }
+        return None;
     }
     None
 }
@@ -937,9 +999,7 @@ fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError
 }
 
 fn fill_merges(grid: &mut Grid, merges: &[Dimensions], budget: &mut usize) {
-    for m in merges {
-        grid.fill_merge(m.start.0, m.start.1, m.end.0, m.end.1, budget);
-    }
+    grid.fill_merges(merges, budget);
 }
 
 fn push_cell(

@@ -77,15 +77,19 @@ fn main() {
     let _ = floor::read_all(&files); // warm the page cache
     if !ingest_only {
         let t = Instant::now();
+        let cpu = cpu_secs();
         let cells = floor::read_all(&files);
         let floor_secs = t.elapsed().as_secs_f64();
         row("floor (calamine only)", floor_secs, files.len(), "files");
+        row("  per CPU second", cpu_secs() - cpu, files.len(), "files");
         floor_result = Some((cells, floor_secs));
     }
 
     let t = Instant::now();
+    let cpu = cpu_secs();
     let results = jixiao::run::process_all(&files, &rules, &limits, jobs, None).unwrap_or_default();
     let ingest_secs = t.elapsed().as_secs_f64();
+    let ingest_cpu = cpu_secs() - cpu;
     let forms: usize = results.iter().map(|r| r.forms.len()).sum();
     let indicators: usize = results
         .iter()
@@ -94,6 +98,7 @@ fn main() {
         .sum();
     row("ingest (read→check)", ingest_secs, files.len(), "files");
     row("  = indicators", ingest_secs, indicators, "indicators");
+    row("  per CPU second", ingest_cpu, files.len(), "files");
     if ingest_only {
         return;
     }
