@@ -1178,6 +1178,38 @@ mod tests {
     }
 
     #[test]
+    fn a_part_larger_than_its_declared_size_is_refused() {
+        // The guard leaves unread parts out only when the declared sizes fit the keep limit,
+        // on the strength of the zip crate bounding each part's output by its declared size.
+        use std::io::Write as _;
+        let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("xl/workbook.xml", deflated).unwrap();
+        z.write_all(&[b' '; 100_000]).unwrap();
+        let mut bytes = z.finish().unwrap().into_inner();
+        // Declare 1,000 bytes instead of 100,000, in the local and the central header.
+        let lie = 1000u32.to_le_bytes();
+        bytes[22..26].copy_from_slice(&lie);
+        let central = memchr::memmem::rfind(&bytes, b"PK\x01\x02").unwrap();
+        bytes[central + 24..central + 28].copy_from_slice(&lie);
+        let e = read_bytes(bytes, &Limits::default()).unwrap_err();
+        assert_eq!(e.code, "read.corrupt", "{e}");
+    }
+
+    #[test]
+    fn unread_parts_are_left_out() {
+        let forms = crate::samples::seed_targets();
+        let bytes = crate::samples::xlsx_bytes(&forms, true, false).unwrap();
+        let kept = guard_zip(&bytes, Format::Xlsx, &Limits::default()).unwrap();
+        let zip = zip::ZipArchive::new(Cursor::new(kept.stored)).unwrap();
+        let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+        assert!(names.iter().any(|n| n == "xl/workbook.xml"), "{names:?}");
+        assert!(!names.iter().any(|n| unread_part(n)), "{names:?}");
+        assert!(names.len() < zip::ZipArchive::new(Cursor::new(&bytes)).unwrap().len());
+    }
+
+    #[test]
     fn merge_fill_is_clipped() {
         let mut g = Grid::default();
         g.insert(0, 0, convert(&Data::String("产出指标".into())).unwrap());
