@@ -6,6 +6,7 @@
 //! lines) to the start of the next form. Within a block, each value is the first cell right of
 //! its label that is not part of the label's own merge.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -19,13 +20,13 @@ use crate::read::{Grid, GridCell, Sheet};
 
 /// Fold a label for comparison: no white space (inner spaces as in "其中：财政    资金"),
 /// full-width forms to ASCII (（）：→ ():).
-pub fn norm(s: &str) -> String {
-    // Most cells need no folding: copied whole, not rebuilt a character at a time (this runs
-    // on every cell of every form, several times).
+pub fn norm(s: &str) -> Cow<'_, str> {
+    // Most cells need no folding: borrowed, not rebuilt a character at a time (this runs on
+    // every cell of every form, several times).
     if !s.chars().any(folds) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
-    fold(s)
+    Cow::Owned(fold(s))
 }
 
 /// `norm`, a character at a time.
@@ -52,17 +53,23 @@ fn folds(c: char) -> bool {
 }
 
 /// A label without a trailing colon or a (A)/(B)/(B/A)/(万元)-style suffix.
-fn bare(label: &str) -> String {
-    let mut s = norm(label);
-    while s.ends_with(':') {
-        s.pop();
-    }
-    if let Some(pos) = s.find('(') {
-        if s.ends_with(')') && pos > 0 {
-            s.truncate(pos);
+fn bare(label: &str) -> Cow<'_, str> {
+    match norm(label) {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[..bare_len(b)]),
+        Cow::Owned(mut o) => {
+            o.truncate(bare_len(&o));
+            Cow::Owned(o)
         }
     }
-    s
+}
+
+/// The length of `bare` within a folded label (a prefix of it).
+fn bare_len(norm: &str) -> usize {
+    let s = norm.trim_end_matches(':');
+    match s.find('(') {
+        Some(pos) if s.ends_with(')') && pos > 0 => pos,
+        _ => s.len(),
+    }
 }
 
 /// Words that are labels of the forms: a value cell never holds one of these.
@@ -91,7 +98,7 @@ const LABELS: &[&str] = &[
 
 fn is_label(text: &str) -> bool {
     let b = bare(text);
-    LABELS.contains(&b.as_str())
+    LABELS.contains(&&*b)
 }
 
 /// One recognised form and what recognising it found wrong.
@@ -215,7 +222,7 @@ fn cell_number(cell: &GridCell) -> Option<Decimal> {
 }
 
 fn is_dash(text: &str) -> bool {
-    matches!(norm(text).as_str(), "-" | "—" | "——" | "/" | "\\" | "无")
+    matches!(&*norm(text), "-" | "—" | "——" | "/" | "\\" | "无")
 }
 
 /// Header columns of the indicator table.
@@ -243,13 +250,19 @@ struct FundCols {
     score: Option<u32>,
 }
 
-/// A cell of a block as label lookups see it: normalised once, not once per lookup.
-struct Label {
+/// A cell of a block as label lookups see it: folded once, not once per lookup.
+struct Label<'g> {
     at: CellRef,
     /// `norm(text)`
-    norm: String,
-    /// `bare(text)`
-    bare: String,
+    norm: Cow<'g, str>,
+    /// `bare(text)` is `norm[..bare_len]`.
+    bare_len: usize,
+}
+
+impl Label<'_> {
+    fn bare(&self) -> &str {
+        &self.norm[..self.bare_len]
+    }
 }
 
 struct Block<'g> {
@@ -257,7 +270,7 @@ struct Block<'g> {
     start: u32,
     end: u32,
     /// The block's typed cells (never merge fills), in reading order.
-    labels: Vec<Label>,
+    labels: Vec<Label<'g>>,
 }
 
 impl<'g> Block<'g> {
@@ -266,10 +279,11 @@ impl<'g> Block<'g> {
         for r in start..end {
             for (c, cell) in grid.row(r) {
                 if cell.anchor.is_none() {
+                    let norm = norm(&cell.text);
                     labels.push(Label {
                         at: CellRef::new(r, c),
-                        norm: norm(&cell.text),
-                        bare: bare(&cell.text),
+                        bare_len: bare_len(&norm),
+                        norm,
                     });
                 }
             }
@@ -373,7 +387,7 @@ impl<'g> Block<'g> {
             .unwrap_or_default();
         let selfeval_labels = self
             .find(|l| {
-                let b = l.bare.as_str();
+                let b = l.bare();
                 b == "实际完成值" || b == "全年执行数" || b == "实施单位"
             })
             .is_some();
@@ -444,7 +458,7 @@ impl<'g> Block<'g> {
     }
 
     fn unit_from_label(&self, labels: &[&str]) -> Option<Sourced<Unit>> {
-        let at = self.find(|l| labels.contains(&l.bare.as_str()))?;
+        let at = self.find(|l| labels.contains(&l.bare()))?;
         let text = self.text_right_of(Some(at))?;
         let unit = match unit_line(&text.value) {
             Some((code, name)) => Unit {
@@ -472,13 +486,13 @@ impl<'g> Block<'g> {
         form.unit = self
             .read_unit_line(anchor.row)
             .or_else(|| self.unit_from_label(&["单位名称", "预算单位", "单位"]));
-        let total = self.find(|l| l.bare == "预算数");
+        let total = self.find(|l| l.bare() == "预算数");
         let fiscal = self.find(|l| {
-            let b = l.bare.as_str();
+            let b = l.bare();
             b == "其中:财政资金" || b == "财政资金" || b == "其中:财政拨款"
         });
         let other = self.find(|l| {
-            let b = l.bare.as_str();
+            let b = l.bare();
             b == "其他资金" || b == "其中:其他资金"
         });
         form.budget = Budget {
@@ -488,14 +502,14 @@ impl<'g> Block<'g> {
         };
         let goals = self.find(|l| {
             matches!(
-                l.bare.as_str(),
+                l.bare(),
                 "绩效目标" | "年度绩效目标" | "项目绩效目标"
             )
         });
         form.goals = self.text_right_of(goals);
         // 资金用途: the text between the budget row and the goals row, right of the
         // 预算规模及资金用途 label (or its own 资金用途 label).
-        let use_label = self.find(|l| l.bare == "资金用途");
+        let use_label = self.find(|l| l.bare() == "资金用途");
         form.fund_use = if use_label.is_some() {
             self.text_right_of(use_label)
         } else {
@@ -513,14 +527,14 @@ impl<'g> Block<'g> {
     }
 
     fn read_selfeval(&self, form: &mut Form, scale: Decimal, issues: &mut Vec<Issue>) {
-        let dept = self.find(|l| l.bare == "主管部门");
+        let dept = self.find(|l| l.bare() == "主管部门");
         form.department = self.text_right_of(dept);
         form.unit = self
             .unit_from_label(&["实施单位"])
             .or_else(|| self.read_unit_line(self.end));
         form.execution = self.read_funds(scale, issues);
         // 年度总体目标: the row under 预期目标 / 实际完成情况.
-        if let Some(h) = self.find(|l| l.bare == "预期目标") {
+        if let Some(h) = self.find(|l| l.bare() == "预期目标") {
             form.goals = self.below(h);
             let actual = self
                 .grid
@@ -546,11 +560,11 @@ impl<'g> Block<'g> {
     }
 
     fn read_funds(&self, scale: Decimal, issues: &mut Vec<Issue>) -> Option<Execution> {
-        let header = self.find(|l| l.bare == "全年预算数")?;
+        let header = self.find(|l| l.bare() == "全年预算数")?;
         let mut cols = FundCols::default();
         for (c, cell) in self.grid.row(header.row) {
             let b = bare(&cell.text);
-            let slot = match b.as_str() {
+            let slot = match &*b {
                 "年初预算数" => &mut cols.initial,
                 "全年预算数" => &mut cols.annual,
                 "全年执行数" => &mut cols.executed,
@@ -617,7 +631,7 @@ impl<'g> Block<'g> {
     }
 
     fn read_indicators(&self, form: &mut Form, issues: &mut Vec<Issue>) {
-        let Some(header) = self.find(|l| l.bare == "三级指标") else {
+        let Some(header) = self.find(|l| l.bare() == "三级指标") else {
             return;
         };
         let mut cols = IndicatorCols::default();
@@ -757,7 +771,7 @@ pub fn split_weight(label: &str) -> (String, Option<Decimal>) {
         let weight = Decimal::from_str(digits).ok();
         return (n[..pos].to_string(), weight);
     }
-    (n, None)
+    (n.into_owned(), None)
 }
 
 /// A unit code from the file name or a parent folder ("569301天津市科学技术协会/…").
