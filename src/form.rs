@@ -500,12 +500,7 @@ impl<'g> Block<'g> {
             fiscal: self.number_right_of(fiscal, "财政资金", scale, issues),
             other: self.number_right_of(other, "其他资金", scale, issues),
         };
-        let goals = self.find(|l| {
-            matches!(
-                l.bare(),
-                "绩效目标" | "年度绩效目标" | "项目绩效目标"
-            )
-        });
+        let goals = self.find(|l| matches!(l.bare(), "绩效目标" | "年度绩效目标" | "项目绩效目标"));
         form.goals = self.text_right_of(goals);
         // 资金用途: the text between the budget row and the goals row, right of the
         // 预算规模及资金用途 label (or its own 资金用途 label).

@@ -189,8 +189,7 @@ impl Grid {
         let typed = self.cells.len();
         'merges: for m in merges {
             let (top, left) = m.start;
-            let Ok(i) = self.cells[..typed].binary_search_by_key(&(top, left), |(k, _)| *k)
-            else {
+            let Ok(i) = self.cells[..typed].binary_search_by_key(&(top, left), |(k, _)| *k) else {
                 continue;
             };
             let (text, number) = (self.cells[i].1.text.clone(), self.cells[i].1.number);
@@ -821,7 +820,9 @@ fn tag_attr(head: &[u8], tag: &str, attr: &str) -> Option<String> {
             if at == 0 || element[at - 1].is_ascii_whitespace() {
                 let value_start = at + key.len();
                 let value_end = memchr::memchr(b'"', &element[value_start..])? + value_start;
-                return Some(String::from_utf8_lossy(&element[value_start..value_end]).into_owned());
+                return Some(
+                    String::from_utf8_lossy(&element[value_start..value_end]).into_owned(),
+                );
             }
         }
         return None;
