@@ -142,7 +142,10 @@ fn is_title(text: &str) -> bool {
 }
 
 fn is_title_norm(n: &str) -> bool {
-    n.contains("绩效目标表") || n.contains("绩效自评表") || n.contains("自评表")
+    // A title ends in 表: one byte search rules out most cells before the substring tests
+    // (this runs over a block's cells until the title is found).
+    n.contains('表')
+        && (n.contains("绩效目标表") || n.contains("绩效自评表") || n.contains("自评表"))
 }
 
 /// The first row of a form: its title if one stands within six rows above 项目名称, else the
@@ -192,17 +195,19 @@ pub fn unit_line(text: &str) -> Option<(String, String)> {
 
 /// A year written as 2023年 (first one) in a title, or (2023年度).
 pub fn year_of(text: &str) -> Option<i32> {
-    let chars: Vec<char> = text.chars().collect();
-    for i in 0..chars.len() {
-        if i + 4 < chars.len()
-            && chars[i..i + 4].iter().all(|c| c.is_ascii_digit())
-            && chars[i + 4] == '年'
-            && (i == 0 || !chars[i - 1].is_ascii_digit())
-        {
-            let y: i32 = chars[i..i + 4].iter().collect::<String>().parse().ok()?;
-            if (1990..=2100).contains(&y) {
-                return Some(y);
-            }
+    // Four ASCII digits right before a 年, not preceded by a fifth digit (byte-wise: the byte
+    // before a multi-byte character is never an ASCII digit).
+    let b = text.as_bytes();
+    for (p, _) in text.match_indices('年') {
+        let Some(digits) = p.checked_sub(4).map(|s| &b[s..p]) else {
+            continue;
+        };
+        if !digits.iter().all(u8::is_ascii_digit) || (p > 4 && b[p - 5].is_ascii_digit()) {
+            continue;
+        }
+        let y: i32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        if (1990..=2100).contains(&y) {
+            return Some(y);
         }
     }
     None
@@ -403,7 +408,7 @@ impl<'g> Block<'g> {
         // Year: (2023年度) first, else the title.
         let year_cell = self.find(|l| {
             let n = &l.norm;
-            n.contains("年度)") && year_of(n).is_some()
+            n.contains('度') && n.contains("年度)") && year_of(n).is_some()
         });
         form.year = year_cell
             .and_then(|at| year_of(self.grid.text(at.row, at.col)).map(|y| Sourced::at(y, at)))
@@ -419,7 +424,9 @@ impl<'g> Block<'g> {
         form.money_in_yuan = self
             .find(|l| {
                 let n = &l.norm;
-                n.ends_with("单位:元") || n.contains("(元)") || n.contains("单位:元)")
+                // Most cells hold no 元: one byte search before the substring tests.
+                n.contains('元')
+                    && (n.ends_with("单位:元") || n.contains("(元)") || n.contains("单位:元)"))
             })
             .is_some();
         let scale = if form.money_in_yuan {
@@ -829,6 +836,9 @@ mod tests {
         assert_eq!(unit_line("单位：万元"), None);
         assert_eq!(year_of("(2023年度)"), Some(2023));
         assert_eq!(year_of("3.2023年天津科学技术馆"), Some(2023));
+        assert_eq!(year_of("12023年"), None);
+        assert_eq!(year_of("1800年，2024年"), Some(2024));
+        assert_eq!(year_of("二〇二三年"), None);
         assert_eq!(year_of("科普经费绩效目标表"), None);
         assert_eq!(
             split_weight("产出指标（50分）"),

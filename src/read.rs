@@ -873,8 +873,13 @@ macro_rules! stream_cells {
             .map_err(|e| corrupt(&e.to_string()))?;
         while let Some(cell) = reader.next_cell().map_err(|e| corrupt(&e.to_string()))? {
             let (r, c) = cell.get_position();
-            let data: Data = cell.get_value().clone().into();
-            push_cell(&mut grid, r, c, &data, $budget)?;
+            // Text is trimmed and copied once, straight from calamine's shared string; other
+            // values go through `Data` as in every format.
+            match cell.get_value() {
+                calamine::DataRef::SharedString(s) => push(&mut grid, r, c, text_cell(s), $budget)?,
+                calamine::DataRef::String(s) => push(&mut grid, r, c, text_cell(s), $budget)?,
+                other => push(&mut grid, r, c, convert(&Data::from(other.clone())), $budget)?,
+            }
         }
         grid
     }};
@@ -994,7 +999,7 @@ fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError
     let mut grid = Grid::default();
     let (r0, c0) = range.start().unwrap_or((0, 0));
     for (r, c, data) in range.used_cells() {
-        push_cell(&mut grid, r0 + r as u32, c0 + c as u32, data, budget)?;
+        push(&mut grid, r0 + r as u32, c0 + c as u32, convert(data), budget)?;
     }
     Ok(grid)
 }
@@ -1003,14 +1008,15 @@ fn fill_merges(grid: &mut Grid, merges: &[Dimensions], budget: &mut usize) {
     grid.fill_merges(merges, budget);
 }
 
-fn push_cell(
+/// Keep a non-empty cell, within the workbook's cell budget.
+fn push(
     grid: &mut Grid,
     row: u32,
     col: u32,
-    data: &Data,
+    cell: Option<GridCell>,
     budget: &mut usize,
 ) -> Result<(), ReadError> {
-    let Some(cell) = convert(data) else {
+    let Some(cell) = cell else {
         return Ok(());
     };
     if *budget == 0 {
@@ -1024,17 +1030,21 @@ fn push_cell(
     Ok(())
 }
 
+/// A text cell, trimmed (None when blank).
+fn text_cell(s: &str) -> Option<GridCell> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| GridCell {
+        text: t.to_string(),
+        number: None,
+        anchor: None,
+    })
+}
+
 /// A calamine value as text (as a person sees it) and, for numbers, an exact decimal.
 fn convert(data: &Data) -> Option<GridCell> {
     let (text, number) = match data {
         Data::Empty => return None,
-        Data::String(s) => {
-            let t = s.trim();
-            if t.is_empty() {
-                return None;
-            }
-            (t.to_string(), None)
-        }
+        Data::String(s) => return text_cell(s),
         Data::Float(f) => match Decimal::try_from(*f) {
             Ok(d) => {
                 let d = d.normalize();
