@@ -479,8 +479,15 @@ fn starts_with(chars: &[char], pat: &str) -> bool {
 }
 
 fn ends_with(chars: &[char], pat: &str) -> bool {
-    let n = pat.chars().count();
-    chars.len() >= n && starts_with(&chars[chars.len() - n..], pat)
+    // From the end, so that a word table is mostly ruled out by its last character.
+    let mut rest = chars;
+    for p in pat.chars().rev() {
+        match rest.split_last() {
+            Some((c, before)) if *c == p => rest = before,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Parse one segment. `Ok(None)`: words only. `Err`: a figure the grammar cannot read.

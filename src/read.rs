@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::Arc;
 
 use calamine::{Data, Dimensions, Ods, Range, Reader, Xls, Xlsb, Xlsx};
 use rust_decimal::Decimal;
@@ -98,7 +99,8 @@ fn err(code: &'static str, message: impl Into<String>) -> ReadError {
 /// One cell of a grid. A cell filled from a merged range knows the range's top-left cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridCell {
-    pub text: String,
+    /// Shared: a merge fills its cells with its top-left text without copying it.
+    pub text: Arc<str>,
     pub number: Option<Decimal>,
     /// Top-left cell of the merge this cell was filled from (None for the cell itself).
     pub anchor: Option<CellRef>,
@@ -115,28 +117,79 @@ impl GridCell {
 /// entry, not 17 billion. The cells are one vector sorted by (row, column): calamine streams
 /// them in that order, so building is a push per cell, and a lookup is a binary search (a
 /// B-tree map cost a tenth of the ingest in inserts and lookups).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Grid {
     /// Sorted by position, at most one cell per position.
     cells: Vec<((u32, u32), GridCell)>,
+    /// Where each row's cells start in `cells` (and where the last row's end), built at the
+    /// first lookup once the grid is complete; only for grids of up to `INDEXED_ROWS` rows.
+    rows: std::sync::OnceLock<Option<Vec<u32>>>,
 }
 
+/// A row index costs four bytes a row up to the last: forms have a few hundred rows, and a
+/// hostile cell at row 1,048,576 falls back to binary search rather than a 4 MB index.
+const INDEXED_ROWS: u32 = 1 << 16;
+
+impl PartialEq for Grid {
+    fn eq(&self, other: &Self) -> bool {
+        self.cells == other.cells
+    }
+}
+
+impl Eq for Grid {}
+
 impl Grid {
+    /// The index range of one row's cells.
+    fn row_span(&self, row: u32) -> std::ops::Range<usize> {
+        let index = self.rows.get_or_init(|| {
+            let rows = self.max_row()?.checked_add(1)?;
+            if rows > INDEXED_ROWS {
+                return None;
+            }
+            let mut starts = Vec::with_capacity(rows as usize + 1);
+            let mut i = 0;
+            for r in 0..=rows {
+                while i < self.cells.len() && self.cells[i].0 .0 < r {
+                    i += 1;
+                }
+                starts.push(i as u32);
+            }
+            Some(starts)
+        });
+        match index {
+            Some(starts) => match (starts.get(row as usize), starts.get(row as usize + 1)) {
+                (Some(&a), Some(&b)) => a as usize..b as usize,
+                _ => 0..0,
+            },
+            None => {
+                let from = self.cells.partition_point(|((r, _), _)| *r < row);
+                let to = from + self.cells[from..].partition_point(|((r, _), _)| *r == row);
+                from..to
+            }
+        }
+    }
+
     fn find(&self, at: (u32, u32)) -> Result<usize, usize> {
         self.cells.binary_search_by_key(&at, |(k, _)| *k)
     }
 
     pub fn get(&self, row: u32, col: u32) -> Option<&GridCell> {
-        self.find((row, col)).ok().map(|i| &self.cells[i].1)
+        let span = self.row_span(row);
+        let cells = &self.cells[span];
+        cells
+            .binary_search_by_key(&col, |((_, c), _)| *c)
+            .ok()
+            .map(|i| &cells[i].1)
     }
 
     pub fn text(&self, row: u32, col: u32) -> &str {
-        self.get(row, col).map(|c| c.text.as_str()).unwrap_or("")
+        self.get(row, col).map(|c| &*c.text).unwrap_or("")
     }
 
     /// Put a cell, replacing any at its place. In row-major order (as calamine streams a
     /// sheet) this is a push.
     pub fn insert(&mut self, row: u32, col: u32, cell: GridCell) {
+        self.rows.take();
         let at = (row, col);
         match self.cells.last() {
             Some((last, _)) if *last >= at => match self.find(at) {
@@ -164,10 +217,8 @@ impl Grid {
 
     /// The stored cells of one row, left to right.
     pub fn row(&self, row: u32) -> impl Iterator<Item = (u32, &GridCell)> {
-        let from = self.cells.partition_point(|((r, _), _)| *r < row);
-        self.cells[from..]
+        self.cells[self.row_span(row)]
             .iter()
-            .take_while(move |((r, _), _)| *r == row)
             .map(|((_, c), v)| (*c, v))
     }
 
@@ -185,6 +236,7 @@ impl Grid {
     /// once. A fill replaces a typed cell at its place; where ranges overlap, the later one
     /// wins, and each takes its value from its typed top-left cell.
     pub fn fill_merges(&mut self, merges: &[Dimensions], budget: &mut usize) {
+        self.rows.take();
         let max_row = self.max_row().unwrap_or(0);
         let typed = self.cells.len();
         'merges: for m in merges {
@@ -192,7 +244,7 @@ impl Grid {
             let Ok(i) = self.cells[..typed].binary_search_by_key(&(top, left), |(k, _)| *k) else {
                 continue;
             };
-            let (text, number) = (self.cells[i].1.text.clone(), self.cells[i].1.number);
+            let (text, number) = (Arc::clone(&self.cells[i].1.text), self.cells[i].1.number);
             let bottom = m.end.0.min(max_row.saturating_add(1));
             let right = m.end.1.min(left.saturating_add(255));
             let here = CellRef::new(top, left);
@@ -206,7 +258,7 @@ impl Grid {
                     }
                     *budget -= 1;
                     let cell = GridCell {
-                        text: text.clone(),
+                        text: Arc::clone(&text),
                         number,
                         anchor: Some(here),
                     };
@@ -878,7 +930,13 @@ macro_rules! stream_cells {
             match cell.get_value() {
                 calamine::DataRef::SharedString(s) => push(&mut grid, r, c, text_cell(s), $budget)?,
                 calamine::DataRef::String(s) => push(&mut grid, r, c, text_cell(s), $budget)?,
-                other => push(&mut grid, r, c, convert(&Data::from(other.clone())), $budget)?,
+                other => push(
+                    &mut grid,
+                    r,
+                    c,
+                    convert(&Data::from(other.clone())),
+                    $budget,
+                )?,
             }
         }
         grid
@@ -999,7 +1057,13 @@ fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError
     let mut grid = Grid::default();
     let (r0, c0) = range.start().unwrap_or((0, 0));
     for (r, c, data) in range.used_cells() {
-        push(&mut grid, r0 + r as u32, c0 + c as u32, convert(data), budget)?;
+        push(
+            &mut grid,
+            r0 + r as u32,
+            c0 + c as u32,
+            convert(data),
+            budget,
+        )?;
     }
     Ok(grid)
 }
@@ -1034,7 +1098,7 @@ fn push(
 fn text_cell(s: &str) -> Option<GridCell> {
     let t = s.trim();
     (!t.is_empty()).then(|| GridCell {
-        text: t.to_string(),
+        text: Arc::from(t),
         number: None,
         anchor: None,
     })
@@ -1059,7 +1123,7 @@ fn convert(data: &Data) -> Option<GridCell> {
         Data::Error(e) => (e.to_string(), None),
     };
     Some(GridCell {
-        text,
+        text: Arc::from(text),
         number,
         anchor: None,
     })
@@ -1125,9 +1189,9 @@ mod tests {
     #[test]
     fn floats_become_exact_decimals() {
         let c = convert(&Data::Float(215457.6)).unwrap();
-        assert_eq!(c.text, "215457.6");
+        assert_eq!(&*c.text, "215457.6");
         assert_eq!(c.number, Some(Decimal::new(2154576, 1)));
-        assert_eq!(convert(&Data::Float(185.0)).unwrap().text, "185");
+        assert_eq!(&*convert(&Data::Float(185.0)).unwrap().text, "185");
         assert_eq!(convert(&Data::String("  ".into())), None);
     }
 
@@ -1218,6 +1282,33 @@ mod tests {
         assert!(names.iter().any(|n| n == "xl/workbook.xml"), "{names:?}");
         assert!(!names.iter().any(|n| unread_part(n)), "{names:?}");
         assert!(names.len() < zip::ZipArchive::new(Cursor::new(&bytes)).unwrap().len());
+    }
+
+    #[test]
+    fn rows_and_lookups_with_and_without_the_row_index() {
+        let text = |t: &str| convert(&Data::String(t.into()));
+        for last_row in [9, INDEXED_ROWS + 5] {
+            let mut g = Grid::default();
+            for (r, c, t) in [(0, 1, "a"), (0, 3, "b"), (2, 0, "c"), (last_row, 2, "z")] {
+                g.insert(r, c, text(t).unwrap());
+            }
+            assert_eq!(g.text(0, 3), "b");
+            assert_eq!(g.text(0, 2), "");
+            assert_eq!(g.row(1).count(), 0);
+            // Inserting after a lookup is seen by the next lookup.
+            g.insert(1, 4, text("d").unwrap());
+            let row = |r| {
+                g.row(r)
+                    .map(|(c, cell)| (c, cell.text.to_string()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(row(0), [(1, "a".into()), (3, "b".into())]);
+            assert_eq!(row(1), [(4, "d".into())]);
+            assert_eq!(row(last_row), [(2, "z".into())]);
+            assert_eq!(row(last_row + 1), []);
+            assert_eq!(g.text(last_row, 2), "z");
+            assert_eq!(g.get(u32::MAX, 0), None);
+        }
     }
 
     #[test]
