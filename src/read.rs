@@ -119,8 +119,10 @@ impl GridCell {
 /// B-tree map cost a tenth of the ingest in inserts and lookups).
 #[derive(Debug, Clone, Default)]
 pub struct Grid {
-    /// Sorted by position, at most one cell per position.
+    /// Sorted by position, at most one cell per position, once `finish`ed.
     cells: Vec<((u32, u32), GridCell)>,
+    /// A cell was inserted out of order since the last `finish`.
+    unsorted: bool,
     /// Where each row's cells start in `cells` (and where the last row's end), built at the
     /// first lookup once the grid is complete; only for grids of up to `INDEXED_ROWS` rows.
     rows: std::sync::OnceLock<Option<Vec<u32>>>,
@@ -132,7 +134,7 @@ const INDEXED_ROWS: u32 = 1 << 16;
 
 impl PartialEq for Grid {
     fn eq(&self, other: &Self) -> bool {
-        self.cells == other.cells
+        self.unsorted == other.unsorted && self.cells == other.cells
     }
 }
 
@@ -141,6 +143,7 @@ impl Eq for Grid {}
 impl Grid {
     /// The index range of one row's cells.
     fn row_span(&self, row: u32) -> std::ops::Range<usize> {
+        debug_assert!(!self.unsorted, "a grid is looked up only once finished");
         let index = self.rows.get_or_init(|| {
             let rows = self.max_row()?.checked_add(1)?;
             if rows > INDEXED_ROWS {
@@ -169,10 +172,6 @@ impl Grid {
         }
     }
 
-    fn find(&self, at: (u32, u32)) -> Result<usize, usize> {
-        self.cells.binary_search_by_key(&at, |(k, _)| *k)
-    }
-
     pub fn get(&self, row: u32, col: u32) -> Option<&GridCell> {
         let span = self.row_span(row);
         let cells = &self.cells[span];
@@ -186,18 +185,36 @@ impl Grid {
         self.get(row, col).map(|c| &*c.text).unwrap_or("")
     }
 
-    /// Put a cell, replacing any at its place. In row-major order (as calamine streams a
-    /// sheet) this is a push.
+    /// Put a cell; a later cell at the same place replaces an earlier one. Cells may come in
+    /// any order (a hostile sheet may list its rows backwards: inserting each in place would
+    /// be quadratic); `finish` sorts them before anything is looked up. In row-major order, as
+    /// calamine streams a sheet, this is a push and `finish` has nothing to do.
     pub fn insert(&mut self, row: u32, col: u32, cell: GridCell) {
         self.rows.take();
         let at = (row, col);
-        match self.cells.last() {
-            Some((last, _)) if *last >= at => match self.find(at) {
-                Ok(i) => self.cells[i].1 = cell,
-                Err(i) => self.cells.insert(i, (at, cell)),
-            },
-            _ => self.cells.push((at, cell)),
+        if self.cells.last().is_some_and(|(last, _)| *last >= at) {
+            self.unsorted = true;
         }
+        self.cells.push((at, cell));
+    }
+
+    /// Sort the cells by position, keeping the last inserted at each place.
+    pub fn finish(&mut self) {
+        if !self.unsorted {
+            return;
+        }
+        self.rows.take();
+        // Stable: of cells at one place, the last inserted comes last, and is the one kept.
+        self.cells.sort_by_key(|(k, _)| *k);
+        let mut kept: Vec<((u32, u32), GridCell)> = Vec::with_capacity(self.cells.len());
+        for cell in self.cells.drain(..) {
+            match kept.last_mut() {
+                Some(last) if last.0 == cell.0 => *last = cell,
+                _ => kept.push(cell),
+            }
+        }
+        self.cells = kept;
+        self.unsorted = false;
     }
 
     pub fn len(&self) -> usize {
@@ -236,7 +253,7 @@ impl Grid {
     /// once. A fill replaces a typed cell at its place; where ranges overlap, the later one
     /// wins, and each takes its value from its typed top-left cell.
     pub fn fill_merges(&mut self, merges: &[Dimensions], budget: &mut usize) {
-        self.rows.take();
+        self.finish();
         let max_row = self.max_row().unwrap_or(0);
         let typed = self.cells.len();
         'merges: for m in merges {
@@ -266,19 +283,10 @@ impl Grid {
                 }
             }
         }
-        if self.cells.len() == typed {
-            return;
+        if self.cells.len() > typed {
+            self.unsorted = true;
+            self.finish();
         }
-        // Stable: of cells at one place, the last pushed comes last, and is the one kept.
-        self.cells.sort_by_key(|(k, _)| *k);
-        let mut kept: Vec<((u32, u32), GridCell)> = Vec::with_capacity(self.cells.len());
-        for cell in self.cells.drain(..) {
-            match kept.last_mut() {
-                Some(last) if last.0 == cell.0 => *last = cell,
-                _ => kept.push(cell),
-            }
-        }
-        self.cells = kept;
     }
 }
 
@@ -1295,8 +1303,9 @@ mod tests {
             assert_eq!(g.text(0, 3), "b");
             assert_eq!(g.text(0, 2), "");
             assert_eq!(g.row(1).count(), 0);
-            // Inserting after a lookup is seen by the next lookup.
+            // Inserting after a lookup (here out of order) is seen by the next lookup.
             g.insert(1, 4, text("d").unwrap());
+            g.finish();
             let row = |r| {
                 g.row(r)
                     .map(|(c, cell)| (c, cell.text.to_string()))
@@ -1309,6 +1318,24 @@ mod tests {
             assert_eq!(g.text(last_row, 2), "z");
             assert_eq!(g.get(u32::MAX, 0), None);
         }
+    }
+
+    #[test]
+    fn cells_in_any_order_are_sorted_once_and_the_last_at_a_place_wins() {
+        // A hostile sheet may list 2,000,000 cells backwards: each is a push, then one sort.
+        let mut g = Grid::default();
+        for r in (0..50_000u32).rev() {
+            g.insert(r, r % 7, convert(&Data::Int(r.into())).unwrap());
+        }
+        g.insert(3, 3, convert(&Data::String("later".into())).unwrap());
+        g.finish();
+        assert_eq!(g.len(), 50_000);
+        assert_eq!(g.text(3, 3), "later");
+        assert_eq!(g.text(49_999, 49_999 % 7), "49999");
+        let order: Vec<CellRef> = g.iter().map(|(at, _)| at).collect();
+        assert!(order
+            .windows(2)
+            .all(|w| (w[0].row, w[0].col) < (w[1].row, w[1].col)));
     }
 
     #[test]
