@@ -32,8 +32,9 @@ fuzz_target!(|data: &[u8]| {
         let word = WORDS[chunk[2] as usize % WORDS.len()];
         let number = (chunk[3] & 1 == 1).then(|| rust_decimal::Decimal::from(chunk[3] as i64 - 100));
         let text = number.map(|n| n.to_string()).unwrap_or_else(|| word.to_string());
-        grid.insert(row, col, GridCell { text, number, anchor: None });
+        grid.insert(row, col, GridCell { text: text.into(), number, anchor: None });
     }
+    grid.finish();
     let sheet = Sheet { name: "S".into(), grid };
     let rules = Rules::national();
     for read in recognise(&sheet, Path::new("fuzz.xlsx")) {
