@@ -429,8 +429,8 @@ fn contains_utf16(bytes: &[u8], needle: &str) -> bool {
 /// Inspect a zip container before any XML parser sees it.
 /// What the guard pass gives the parse.
 struct Guarded {
-    /// The workbook re-packed with its parts stored (uncompressed): calamine reads only bytes
-    /// measured here, and does not inflate them a second time.
+    /// The workbook re-packed with its parts stored (uncompressed), less its unread parts:
+    /// calamine reads only bytes measured here, and does not inflate them a second time.
     stored: Vec<u8>,
     /// xlsx: each sheet's merged ranges by sheet name, read while the part was inflated here,
     /// so calamine need not parse every sheet a second time for them. None when the sheet
@@ -438,7 +438,8 @@ struct Guarded {
     merges: Option<HashMap<String, Vec<Dimensions>>>,
 }
 
-/// Check a zip-based workbook against the limits, inflating every part once under them.
+/// Check a zip-based workbook against the limits, inflating every part once under them (of a
+/// form-sized xlsx, every part but those calamine does not read: `unread_part`).
 fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, ReadError> {
     use std::io::Write as _;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
