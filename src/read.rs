@@ -1340,6 +1340,42 @@ mod tests {
     }
 
     #[test]
+    fn merge_fills_replace_typed_cells_and_stop_at_the_budget() {
+        let text = |t: &str| convert(&Data::String(t.into())).unwrap();
+        let mut g = Grid::default();
+        g.insert(0, 0, text("一级"));
+        g.insert(0, 1, text("stray"));
+        g.insert(2, 0, text("二级"));
+        let mut budget = 100;
+        g.fill_merges(
+            &[
+                Dimensions::new((0, 0), (1, 1)),
+                // Overlapping (Excel never writes this): the later range wins where they meet.
+                Dimensions::new((1, 1), (2, 1)),
+                Dimensions::new((2, 0), (2, 0)),
+            ],
+            &mut budget,
+        );
+        assert_eq!(
+            g.text(0, 1),
+            "一级",
+            "a fill replaces a typed cell inside the merge"
+        );
+        assert_eq!(g.get(0, 1).unwrap().anchor, Some(CellRef::new(0, 0)));
+        assert_eq!(g.text(1, 0), "一级");
+        // (1, 1) has no typed value: the second range fills nothing, the first's fill stays.
+        assert_eq!(g.text(1, 1), "一级");
+        assert_eq!(g.text(2, 0), "二级");
+        assert_eq!(g.get(2, 0).unwrap().anchor, None);
+        assert_eq!(budget, 97);
+        let mut none = 2;
+        let mut h = Grid::default();
+        h.insert(0, 0, text("x"));
+        h.fill_merges(&[Dimensions::new((0, 0), (0, 9))], &mut none);
+        assert_eq!((h.len(), none), (3, 0));
+    }
+
+    #[test]
     fn merge_fill_is_clipped() {
         let mut g = Grid::default();
         g.insert(0, 0, convert(&Data::String("产出指标".into())).unwrap());
