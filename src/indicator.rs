@@ -18,8 +18,10 @@
 //! percent (`≥90%` → 90 %). `number` keeps the figure as written (100 for 100万人次).
 //! A value with no operator means equal (`156.5万元` → = 156.5 万元).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -472,6 +474,37 @@ const UNITS: &[&str] = &[
     "km",
 ];
 
+/// The units that begin with `c`, in the order of `UNITS` (a figure is followed by a unit, if
+/// at all, so only these can match: grouped once, not tried all eighty for every figure).
+fn units_starting_with(c: char) -> &'static [&'static str] {
+    static BY_FIRST: OnceLock<HashMap<char, Vec<&'static str>>> = OnceLock::new();
+    let by_first = BY_FIRST.get_or_init(|| {
+        let mut m: HashMap<char, Vec<&'static str>> = HashMap::new();
+        for u in UNITS {
+            if let Some(first) = u.chars().next() {
+                m.entry(first).or_default().push(u);
+            }
+        }
+        m
+    });
+    by_first.get(&c).map_or(&[], Vec::as_slice)
+}
+
+/// The operator words that end with `c`, in the order of `PREFIX_OPS` (longest first).
+fn prefix_ops_ending_with(c: char) -> &'static [(&'static str, Op)] {
+    static BY_LAST: OnceLock<HashMap<char, Vec<(&'static str, Op)>>> = OnceLock::new();
+    let by_last = BY_LAST.get_or_init(|| {
+        let mut m: HashMap<char, Vec<(&'static str, Op)>> = HashMap::new();
+        for &(word, op) in PREFIX_OPS {
+            if let Some(last) = word.chars().next_back() {
+                m.entry(last).or_default().push((word, op));
+            }
+        }
+        m
+    });
+    by_last.get(&c).map_or(&[], Vec::as_slice)
+}
+
 fn starts_with(chars: &[char], pat: &str) -> bool {
     pat.chars()
         .enumerate()
@@ -504,7 +537,8 @@ fn parse_segment(
     // Operator and label before the figure.
     let mut prefix = &seg[..start];
     let mut op = None;
-    for (word, o) in PREFIX_OPS {
+    let last = prefix.last().copied().unwrap_or_default();
+    for (word, o) in prefix_ops_ending_with(last) {
         if ends_with(prefix, word) {
             op = Some(*o);
             prefix = &prefix[..prefix.len() - word.chars().count()];
@@ -541,7 +575,8 @@ fn parse_segment(
                 rest = &rest[1..];
             }
         }
-        let matched = UNITS
+        let first = rest.first().copied().unwrap_or_default();
+        let matched = units_starting_with(first)
             .iter()
             .filter(|u| starts_with(rest, u))
             .max_by_key(|u| u.chars().count());
