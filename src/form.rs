@@ -23,7 +23,7 @@ use crate::read::{Grid, GridCell, Sheet};
 pub fn norm(s: &str) -> Cow<'_, str> {
     // Most cells need no folding: borrowed, not rebuilt a character at a time (this runs on
     // every cell of every form, several times).
-    if !s.chars().any(folds) {
+    if !may_fold(s) || !s.chars().any(folds) {
         return Cow::Borrowed(s);
     }
     Cow::Owned(fold(s))
@@ -45,6 +45,15 @@ fn fold_char(c: char) -> Option<char> {
         '】' | '〕' => ')',
         other => other,
     })
+}
+
+/// False when no character of `s` can fold, by its UTF-8 bytes alone: ASCII white space, and
+/// the lead bytes of the other white space (U+0085, U+00A0: C2; U+1680: E1; U+2000–U+205F: E2;
+/// U+3000: E3), of 【】〔〕 (E3) and of the full-width forms (EF). Chinese characters lead with
+/// E4–E9, so most cells are ruled out without decoding a character.
+fn may_fold(s: &str) -> bool {
+    s.bytes()
+        .any(|b| matches!(b, 0x09..=0x0D | 0x20 | 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF))
 }
 
 /// Whether `norm` drops or changes this character.
@@ -821,8 +830,19 @@ mod tests {
             "",
             "纯中文不需要折叠",
             "ascii only",
+            "顿号、句号。",
+            "\u{85}a\u{a0}b\u{1680}c\u{2003}d\u{2028}e\u{202f}f\u{205f}g\u{3000}h",
+            "（全角括号）：，",
+            "\u{FF5E}\u{FF5F}",
         ] {
             assert_eq!(norm(s), fold(s), "{s:?}");
+        }
+        // Every character that folds is caught by the byte test.
+        for c in (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|c| folds(*c))
+        {
+            assert!(may_fold(c.encode_utf8(&mut [0; 4])), "{c:?}");
         }
     }
 
