@@ -912,14 +912,14 @@ fn dimension_cells(dim: &str) -> Option<u64> {
 /// Parse "B7" into zero-based (row, col).
 pub fn parse_a1(s: &str) -> Option<(u64, u64)> {
     let s = s.trim().trim_start_matches('$');
-    let letters: String = s.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    let digits = s[letters.len()..].trim_start_matches('$');
+    let (letters, rest) = s.split_at(s.bytes().take_while(u8::is_ascii_alphabetic).count());
+    let digits = rest.trim_start_matches('$');
     if letters.is_empty() || letters.len() > 3 || digits.is_empty() || digits.len() > 9 {
         return None;
     }
     let mut col: u64 = 0;
-    for c in letters.chars() {
-        col = col * 26 + (c.to_ascii_uppercase() as u64 - 'A' as u64 + 1);
+    for b in letters.bytes() {
+        col = col * 26 + u64::from(b.to_ascii_uppercase() - b'A' + 1);
     }
     let row: u64 = digits.parse().ok()?;
     Some((row.checked_sub(1)?, col - 1))
@@ -1174,6 +1174,10 @@ mod tests {
         assert_eq!(dimension_cells(&dim), Some(16_384 * 1_048_576));
         assert_eq!(dimension_cells("B2"), Some(1));
         assert_eq!(parse_a1("AA10"), Some((9, 26)));
+        assert_eq!(parse_a1(" $xfd$1048576"), Some((1_048_575, 16_383)));
+        for bad in ["A0", "10", "ABCD1", "A", "A1234567890", "一1", ""] {
+            assert_eq!(parse_a1(bad), None, "{bad}");
+        }
     }
 
     #[test]
