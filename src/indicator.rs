@@ -478,31 +478,26 @@ const UNITS: &[&str] = &[
 /// at all, so only these can match: grouped once, not tried all eighty for every figure).
 fn units_starting_with(c: char) -> &'static [&'static str] {
     static BY_FIRST: OnceLock<HashMap<char, Vec<&'static str>>> = OnceLock::new();
-    let by_first = BY_FIRST.get_or_init(|| {
-        let mut m: HashMap<char, Vec<&'static str>> = HashMap::new();
-        for u in UNITS {
-            if let Some(first) = u.chars().next() {
-                m.entry(first).or_default().push(u);
-            }
-        }
-        m
-    });
+    let by_first = BY_FIRST.get_or_init(|| grouped(UNITS, |u| u.chars().next()));
     by_first.get(&c).map_or(&[], Vec::as_slice)
 }
 
 /// The operator words that end with `c`, in the order of `PREFIX_OPS` (longest first).
 fn prefix_ops_ending_with(c: char) -> &'static [(&'static str, Op)] {
     static BY_LAST: OnceLock<HashMap<char, Vec<(&'static str, Op)>>> = OnceLock::new();
-    let by_last = BY_LAST.get_or_init(|| {
-        let mut m: HashMap<char, Vec<(&'static str, Op)>> = HashMap::new();
-        for &(word, op) in PREFIX_OPS {
-            if let Some(last) = word.chars().next_back() {
-                m.entry(last).or_default().push((word, op));
-            }
-        }
-        m
-    });
+    let by_last = BY_LAST.get_or_init(|| grouped(PREFIX_OPS, |(w, _)| w.chars().next_back()));
     by_last.get(&c).map_or(&[], Vec::as_slice)
+}
+
+/// A word table grouped by one character of each entry, each group in the table's order.
+fn grouped<T: Copy>(table: &[T], key: impl Fn(&T) -> Option<char>) -> HashMap<char, Vec<T>> {
+    let mut m: HashMap<char, Vec<T>> = HashMap::new();
+    for entry in table {
+        if let Some(c) = key(entry) {
+            m.entry(c).or_default().push(*entry);
+        }
+    }
+    m
 }
 
 fn starts_with(chars: &[char], pat: &str) -> bool {

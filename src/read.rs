@@ -243,15 +243,11 @@ impl Grid {
         self.cells.last().map(|((r, _), _)| *r)
     }
 
-    /// Fill every cell of a merged range with its top-left value, clipped to the cells in use
-    /// and bounded (a merge spanning a whole sheet fills only what can matter).
-    pub fn fill_merge(&mut self, top: u32, left: u32, bottom: u32, right: u32, budget: &mut usize) {
-        self.fill_merges(&[Dimensions::new((top, left), (bottom, right))], budget);
-    }
-
-    /// `fill_merge` for each range, in one pass: the fills are appended and the cells sorted
-    /// once. A fill replaces a typed cell at its place; where ranges overlap, the later one
-    /// wins, and each takes its value from its typed top-left cell.
+    /// Fill every cell of each merged range with its top-left value, clipped to the cells in
+    /// use and bounded (a merge spanning a whole sheet fills only what can matter). One pass:
+    /// the fills are appended and the cells sorted once. A fill replaces a typed cell at its
+    /// place; where ranges overlap, the later one wins, and each takes its value from its typed
+    /// top-left cell.
     pub fn fill_merges(&mut self, merges: &[Dimensions], budget: &mut usize) {
         self.finish();
         let max_row = self.max_row().unwrap_or(0);
@@ -973,7 +969,7 @@ where
             .worksheet_range(&name)
             .map_err(|e| corrupt(&e.to_string()))?;
         let mut grid = range_grid(&range, &mut budget)?;
-        fill_merges(&mut grid, &merges(wb, &name), &mut budget);
+        grid.fill_merges(&merges(wb, &name), &mut budget);
         sheets.push(Sheet { name, grid });
     }
     Ok(sheets)
@@ -989,7 +985,7 @@ macro_rules! streamed_sheets {
         for name in names {
             let mut grid = stream_cells!($wb, &name, &mut budget);
             let merges: Vec<Dimensions> = $merges(&mut $wb, &name);
-            fill_merges(&mut grid, &merges, &mut budget);
+            grid.fill_merges(&merges, &mut budget);
             sheets.push(Sheet { name, grid });
         }
         sheets
@@ -1075,10 +1071,6 @@ fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError
         )?;
     }
     Ok(grid)
-}
-
-fn fill_merges(grid: &mut Grid, merges: &[Dimensions], budget: &mut usize) {
-    grid.fill_merges(merges, budget);
 }
 
 /// Keep a non-empty cell, within the workbook's cell budget.
@@ -1385,7 +1377,7 @@ mod tests {
         g.insert(0, 0, convert(&Data::String("产出指标".into())).unwrap());
         g.insert(3, 1, convert(&Data::String("x".into())).unwrap());
         let mut budget = 1_000;
-        g.fill_merge(0, 0, 1_048_575, 0, &mut budget);
+        g.fill_merges(&[Dimensions::new((0, 0), (1_048_575, 0))], &mut budget);
         assert_eq!(g.text(2, 0), "产出指标");
         assert_eq!(g.get(2, 0).unwrap().anchor, Some(CellRef::new(0, 0)));
         assert!(g.len() < 10);
