@@ -507,7 +507,7 @@ fn starts_with(chars: &[char], pat: &str) -> bool {
 }
 
 fn ends_with(chars: &[char], pat: &str) -> bool {
-    // From the end, so that a word table is mostly ruled out by its last character.
+    // From the end: a word that does not end the text differs there first, mostly.
     let mut rest = chars;
     for p in pat.chars().rev() {
         match rest.split_last() {
@@ -532,8 +532,10 @@ fn parse_segment(
     // Operator and label before the figure.
     let mut prefix = &seg[..start];
     let mut op = None;
-    let last = prefix.last().copied().unwrap_or_default();
-    for (word, o) in prefix_ops_ending_with(last) {
+    let candidates = prefix
+        .last()
+        .map_or(&[][..], |&c| prefix_ops_ending_with(c));
+    for (word, o) in candidates {
         if ends_with(prefix, word) {
             op = Some(*o);
             prefix = &prefix[..prefix.len() - word.chars().count()];
@@ -570,8 +572,9 @@ fn parse_segment(
                 rest = &rest[1..];
             }
         }
-        let first = rest.first().copied().unwrap_or_default();
-        let matched = units_starting_with(first)
+        let matched = rest
+            .first()
+            .map_or(&[][..], |&c| units_starting_with(c))
             .iter()
             .filter(|u| starts_with(rest, u))
             .max_by_key(|u| u.chars().count());
