@@ -18,6 +18,22 @@ use crate::model::{
 };
 use crate::read::{Grid, GridCell, Sheet};
 
+/// Whether `hay` contains `needle`: `str::contains` compares every window of a short
+/// haystack with a `memcmp` call (its SIMD search needs ≥ 32 bytes, and label cells are
+/// shorter), a tenth of recognising. Here one `memchr` finds the needle's last byte and only
+/// those places are compared.
+pub(crate) fn has(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some((&last, _)) = n.split_last() else {
+        return true;
+    };
+    if n.len() > h.len() {
+        return false;
+    }
+    let k = n.len() - 1;
+    memchr::memchr_iter(last, &h[k..]).any(|i| h[i..i + n.len()] == *n)
+}
+
 /// Fold a label for comparison: no white space (inner spaces as in "其中：财政    资金"),
 /// full-width forms to ASCII (（）：→ ():).
 pub fn norm(s: &str) -> Cow<'_, str> {
@@ -123,7 +139,7 @@ pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
     let anchors: Vec<CellRef> = grid
         .iter()
         // '项' first: `bare` folds only spaces and punctuation, so 项目名称 keeps it.
-        .filter(|(_, c)| c.anchor.is_none() && c.text.contains('项') && bare(&c.text) == "项目名称")
+        .filter(|(_, c)| c.anchor.is_none() && has(&c.text, "项") && bare(&c.text) == "项目名称")
         .map(|(at, _)| at)
         .collect();
     let end_row = grid.max_row().map(|r| r + 1).unwrap_or(0);
@@ -153,8 +169,7 @@ fn is_title(text: &str) -> bool {
 fn is_title_norm(n: &str) -> bool {
     // A title ends in 表: one byte search rules out most cells before the substring tests
     // (this runs over a block's cells until the title is found).
-    n.contains('表')
-        && (n.contains("绩效目标表") || n.contains("绩效自评表") || n.contains("自评表"))
+    has(n, "表") && (has(n, "绩效目标表") || has(n, "绩效自评表") || has(n, "自评表"))
 }
 
 /// The first row of a form: its title if one stands within six rows above 项目名称, else the
@@ -406,7 +421,7 @@ impl<'g> Block<'g> {
             })
             .is_some();
         form.kind = Some(
-            if title_n.contains("自评") || (!title_n.contains("目标表") && selfeval_labels) {
+            if has(&title_n, "自评") || (!has(&title_n, "目标表") && selfeval_labels) {
                 FormKind::SelfEval
             } else {
                 FormKind::Target
@@ -417,7 +432,7 @@ impl<'g> Block<'g> {
         // Year: (2023年度) first, else the title.
         let year_cell = self.find(|l| {
             let n = &l.norm;
-            n.contains('度') && n.contains("年度)") && year_of(n).is_some()
+            has(n, "度") && has(n, "年度)") && year_of(n).is_some()
         });
         form.year = year_cell
             .and_then(|at| year_of(self.grid.text(at.row, at.col)).map(|y| Sourced::at(y, at)))
@@ -434,8 +449,7 @@ impl<'g> Block<'g> {
             .find(|l| {
                 let n = &l.norm;
                 // Most cells hold no 元: one byte search before the substring tests.
-                n.contains('元')
-                    && (n.ends_with("单位:元") || n.contains("(元)") || n.contains("单位:元)"))
+                has(n, "元") && (n.ends_with("单位:元") || has(n, "(元)") || has(n, "单位:元)"))
             })
             .is_some();
         let scale = if form.money_in_yuan {
@@ -600,13 +614,13 @@ impl<'g> Block<'g> {
                 .filter(|(c, cell)| *c < first_col && !bare(&cell.text).starts_with("项目资金"))
                 .map(|(_, cell)| bare(&cell.text))
                 .collect();
-            let slot = if label.contains("年度资金总额") || label == "合计" {
+            let slot = if has(&label, "年度资金总额") || label == "合计" {
                 &mut ex.total
-            } else if label.contains("财政拨款") {
+            } else if has(&label, "财政拨款") {
                 &mut ex.fiscal
-            } else if label.contains("上年结转") {
+            } else if has(&label, "上年结转") {
                 &mut ex.carryover
-            } else if label.contains("其他资金") {
+            } else if has(&label, "其他资金") {
                 &mut ex.other
             } else {
                 break;
@@ -648,11 +662,11 @@ impl<'g> Block<'g> {
         let mut cols = IndicatorCols::default();
         for (c, cell) in self.grid.row(header.row) {
             let b = bare(&cell.text);
-            let slot = if b.contains("实际完成") || b == "实际值" || b == "完成值" {
+            let slot = if has(&b, "实际完成") || b == "实际值" || b == "完成值" {
                 &mut cols.actual
-            } else if b.contains("指标值") || b.contains("目标值") {
+            } else if has(&b, "指标值") || has(&b, "目标值") {
                 &mut cols.target
-            } else if b.contains("描述") || b.contains("解释") || b == "指标内容" {
+            } else if has(&b, "描述") || has(&b, "解释") || b == "指标内容" {
                 &mut cols.description
             } else if b.starts_with("一级指标") {
                 &mut cols.level1
@@ -660,11 +674,11 @@ impl<'g> Block<'g> {
                 &mut cols.level2
             } else if b.starts_with("三级指标") {
                 &mut cols.level3
-            } else if b.contains("分值") || b == "权重" {
+            } else if has(&b, "分值") || b == "权重" {
                 &mut cols.weight
-            } else if b.contains("得分") {
+            } else if has(&b, "得分") {
                 &mut cols.score
-            } else if b.contains("偏差") || b.contains("原因") || b.contains("改进措施") {
+            } else if has(&b, "偏差") || has(&b, "原因") || has(&b, "改进措施") {
                 &mut cols.reason
             } else {
                 continue;
@@ -675,27 +689,36 @@ impl<'g> Block<'g> {
         // Room for a form's usual rows up front: growing a vector of indicators copies them.
         let rows = self.end.saturating_sub(header.row + 1) as usize;
         form.indicators.reserve(rows.min(64));
-        let mut last1: Option<Sourced<String>> = None;
-        let mut last2: Option<Sourced<String>> = None;
+        // 一级/二级 of the row above, borrowed from the grid: copied only into an indicator.
+        let mut last1: Option<(CellRef, &str)> = None;
+        let mut last2: Option<(CellRef, &str)> = None;
         for r in header.row + 1..self.end {
-            let cell_at = |col: Option<u32>| -> Option<(CellRef, &GridCell)> {
+            let cell_at = |col: Option<u32>| -> Option<(CellRef, &'g GridCell)> {
                 let c = col?;
                 let cell = self.grid.get(r, c)?;
                 Some((cell.origin(CellRef::new(r, c)), cell))
             };
-            let text_at = |col: Option<u32>| -> Option<Sourced<String>> {
+            let str_at = |col: Option<u32>| -> Option<(CellRef, &'g str)> {
                 let (at, cell) = cell_at(col)?;
                 let t = cell.text.trim();
-                (!t.is_empty()).then(|| Sourced::at(t.to_string(), at))
+                (!t.is_empty()).then_some((at, t))
+            };
+            let text_at = |col: Option<u32>| -> Option<Sourced<String>> {
+                str_at(col).map(|(at, t)| Sourced::at(t.to_string(), at))
             };
             // The row's text, folded and run together: its first four characters, as many as
-            // the longest prefix tested below.
-            let row_text: String = self
+            // the longest prefix tested below (on the stack: this runs for every row).
+            let mut buf = [0u8; 16];
+            let mut len = 0;
+            for ch in self
                 .grid
                 .row(r)
                 .flat_map(|(_, c)| c.text.chars().filter_map(fold_char))
                 .take(4)
-                .collect();
+            {
+                len += ch.encode_utf8(&mut buf[len..]).len();
+            }
+            let row_text = std::str::from_utf8(&buf[..len]).unwrap_or_default();
             if row_text.starts_with("总分") || row_text.starts_with("合计") {
                 let w = cell_at(cols.weight);
                 let s = cell_at(cols.score);
@@ -718,14 +741,11 @@ impl<'g> Block<'g> {
                 continue;
             }
             // A blank 一级/二级 cell means "same as above" (unmerged forms, ods, xlsb).
-            let level1 = text_at(cols.level1).or_else(|| last1.clone());
-            let level2 = text_at(cols.level2).or_else(|| last2.clone());
-            last1 = level1.clone();
-            last2 = level2.clone();
-            let (l1_name, l1_weight) = level1
-                .as_ref()
-                .map(|s| split_weight(&s.value))
-                .unwrap_or_default();
+            let level1 = str_at(cols.level1).or(last1);
+            let level2 = str_at(cols.level2).or(last2);
+            last1 = level1;
+            last2 = level2;
+            let (l1_name, l1_weight) = level1.map(|(_, t)| split_weight(t)).unwrap_or_default();
             let level3 = level3.unwrap_or_default();
             let target = target.unwrap_or_default();
             let target_parsed = parse_with_name(&target.value, Some(&level3.value));
@@ -739,10 +759,12 @@ impl<'g> Block<'g> {
             let ind = Indicator {
                 level1: Sourced {
                     value: l1_name,
-                    cell: level1.as_ref().and_then(|s| s.cell),
+                    cell: level1.map(|(at, _)| at),
                 },
                 level1_weight: l1_weight,
-                level2: level2.unwrap_or_default(),
+                level2: level2
+                    .map(|(at, t)| Sourced::at(t.to_string(), at))
+                    .unwrap_or_default(),
                 level3,
                 description: if is_self {
                     None
@@ -814,6 +836,46 @@ mod tests {
         assert_eq!(bare("全年预算数（A）"), "全年预算数");
         assert_eq!(bare("执行率（B/A）"), "执行率");
         assert_eq!(bare("项目名称："), "项目名称");
+    }
+
+    /// `has` answers as `str::contains` does, at every place and edge.
+    #[test]
+    fn has_is_contains() {
+        let hays = [
+            "",
+            "元",
+            "单位:元",
+            "项目资金(元)",
+            "万元万元",
+            "a元b",
+            "年度)2023年度)",
+            "表表表",
+            "ab",
+        ];
+        let needles = [
+            "",
+            "元",
+            "(元)",
+            "单位:元)",
+            "年度)",
+            "表",
+            "绩效目标表",
+            "b",
+            "ab",
+            "abc",
+        ];
+        for h in hays {
+            for n in needles {
+                assert_eq!(has(h, n), h.contains(n), "{h:?} / {n:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn has_is_contains_on_any_text(h in "[元表度()a-c:]{0,12}", n in "[元表度()a-c:]{0,4}") {
+            proptest::prop_assert_eq!(has(&h, &n), h.contains(n.as_str()));
+        }
     }
 
     /// The copy-whole path of `norm` gives what folding character by character gives.

@@ -231,49 +231,47 @@ pub fn parse_with_name(text: &str, name: Option<&str>) -> Parsed {
     }
 }
 
-/// Fold full-width forms to ASCII, unify operator glyphs, drop white space.
+/// Fold full-width forms to ASCII, unify operator glyphs, drop white space; ">=", "<=" and
+/// "==" become one glyph so the rest of the grammar sees single operators. One pass (this runs
+/// on every 指标值 and actual): a pair is folded as its second character arrives, left to right,
+/// so ">==" is "≥=" and "===" is "==" (a test holds it to the two-pass fold).
 fn normalise(text: &str) -> Vec<char> {
-    let mut out = Vec::with_capacity(text.len());
+    let mut out: Vec<char> = Vec::with_capacity(text.len());
+    // The last character pushed may pair with the next one (it is not itself a folded pair).
+    let mut open = false;
     for c in text.chars() {
-        let c = match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '≧' | '⩾' => '≥',
-            '≦' | '⩽' => '≤',
-            // (full-width ；～－ are folded by the range above)
-            '〜' => '~',
-            '—' | '–' => '-',
-            other => other,
-        };
+        let c = fold_glyph(c);
         if c.is_whitespace() {
             continue;
         }
-        out.push(c);
-    }
-    // ">=" / "<=" / "==" become one glyph so the rest of the grammar sees single operators.
-    let mut folded = Vec::with_capacity(out.len());
-    let mut i = 0;
-    while i < out.len() {
-        let next = out.get(i + 1).copied();
-        match (out[i], next) {
-            ('>', Some('=')) => {
-                folded.push('≥');
-                i += 2;
-            }
-            ('<', Some('=')) => {
-                folded.push('≤');
-                i += 2;
-            }
-            ('=', Some('=')) => {
-                folded.push('=');
-                i += 2;
-            }
-            (c, _) => {
-                folded.push(c);
-                i += 1;
+        if open && c == '=' {
+            if let Some(last) = out.last_mut() {
+                match *last {
+                    '>' => *last = '≥',
+                    '<' => *last = '≤',
+                    _ => {} // "==" is "="
+                }
+                open = false;
+                continue;
             }
         }
+        open = matches!(c, '>' | '<' | '=');
+        out.push(c);
     }
-    folded
+    out
+}
+
+/// One character as the grammar reads it.
+fn fold_glyph(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '≧' | '⩾' => '≥',
+        '≦' | '⩽' => '≤',
+        // (full-width ；～－ are folded by the range above)
+        '〜' => '~',
+        '—' | '–' => '-',
+        other => other,
+    }
 }
 
 fn parse_value(chars: &[char], name: Option<&str>, notes: &mut Vec<Note>) -> Value {

@@ -388,3 +388,62 @@ fn fuzz_crash_huge_figures_are_refused() {
     }
     assert!(parse("≥999999999999999个").quantity().is_some());
 }
+
+/// `normalise` as it was written first, in two passes: the reference for the one-pass fold.
+fn normalise_two_pass(text: &str) -> Vec<char> {
+    let out: Vec<char> = text
+        .chars()
+        .map(fold_glyph)
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let mut folded = Vec::with_capacity(out.len());
+    let mut i = 0;
+    while i < out.len() {
+        match (out[i], out.get(i + 1).copied()) {
+            ('>', Some('=')) => {
+                folded.push('≥');
+                i += 2;
+            }
+            ('<', Some('=')) => {
+                folded.push('≤');
+                i += 2;
+            }
+            ('=', Some('=')) => {
+                folded.push('=');
+                i += 2;
+            }
+            (c, _) => {
+                folded.push(c);
+                i += 1;
+            }
+        }
+    }
+    folded
+}
+
+#[test]
+fn normalise_folds_pairs_as_the_two_pass_fold() {
+    for s in [
+        ">=",
+        ">==",
+        "===",
+        "====",
+        "<= 5",
+        "> = 3",
+        "＞＝95%",
+        "=>",
+        "<<=",
+        "≥=",
+        "a=b==c",
+        "",
+    ] {
+        assert_eq!(normalise(s), normalise_two_pass(s), "{s:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn normalise_is_the_two_pass_fold(s in "[<>=＞＝ ≧a1]{0,10}") {
+        proptest::prop_assert_eq!(normalise(&s), normalise_two_pass(&s));
+    }
+}
