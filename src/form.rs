@@ -68,9 +68,19 @@ fn fold_char(c: char) -> Option<char> {
 /// U+3000: E3), of 【】〔〕 (E3) and of the full-width forms (EF). Chinese characters lead with
 /// E4–E9, so most cells are ruled out without decoding a character.
 fn may_fold(s: &str) -> bool {
-    s.bytes()
-        .any(|b| matches!(b, 0x09..=0x0D | 0x20 | 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF))
+    s.bytes().any(|b| MAY_FOLD[b as usize])
 }
+
+/// `may_fold`'s bytes as a table: one load a byte (this runs over every cell of every form).
+static MAY_FOLD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = matches!(b, 0x09..=0x0D | 0x20 | 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF);
+        b += 1;
+    }
+    t
+};
 
 /// Whether `norm` drops or changes this character.
 fn folds(c: char) -> bool {
