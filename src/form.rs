@@ -20,18 +20,18 @@ use crate::read::{Grid, GridCell, Sheet};
 
 /// Whether `hay` contains `needle`: `str::contains` compares every window of a short
 /// haystack with a `memcmp` call (its SIMD search needs ≥ 32 bytes, and label cells are
-/// shorter), a tenth of recognising. Here one `memchr` finds the needle's last byte and only
-/// those places are compared.
+/// shorter), a tenth of recognising. Here a window is compared only where the needle's last
+/// byte stands (a plain loop: for cells this short, `memchr`'s dispatch cost more).
 pub(crate) fn has(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
     let Some((&last, _)) = n.split_last() else {
         return true;
     };
-    if n.len() > h.len() {
-        return false;
-    }
     let k = n.len() - 1;
-    memchr::memchr_iter(last, &h[k..]).any(|i| h[i..i + n.len()] == *n)
+    h.iter()
+        .enumerate()
+        .skip(k)
+        .any(|(end, &b)| b == last && h[end - k..=end] == *n)
 }
 
 /// Fold a label for comparison: no white space (inner spaces as in "其中：财政    资金"),
