@@ -337,3 +337,50 @@ fn committed_samples_are_up_to_date() {
     }
     assert!(n >= 14);
 }
+
+/// A figure typed to four decimals is read as typed: calamine gives the nearest double, and
+/// the general float-to-decimal conversion had read 4096.0254 as 4096.025400000001 — the text
+/// a 指标值 typed as a number showed in every output.
+#[test]
+fn typed_decimals_are_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("569301天津市科学技术协会.xlsx");
+    let t = |r: &str, s: &str| format!(r#"<c r="{r}" t="inlineStr"><is><t>{s}</t></is></c>"#);
+    let n = |r: &str, v: &str| format!(r#"<c r="{r}"><v>{v}</v></c>"#);
+    let cells = [
+        format!(r#"<row r="1">{}</row>"#, t("A1", "项目支出绩效目标表")),
+        format!(
+            r#"<row r="2">{}{}</row>"#,
+            t("A2", "项目名称"),
+            t("B2", "精确到元的项目")
+        ),
+        format!(
+            r#"<row r="3">{}{}</row>"#,
+            t("A3", "预算数"),
+            n("B3", "4096.0254")
+        ),
+        format!(
+            r#"<row r="4">{}{}{}{}</row>"#,
+            t("A4", "一级指标"),
+            t("B4", "二级指标"),
+            t("C4", "三级指标"),
+            t("D4", "指标值")
+        ),
+        format!(
+            r#"<row r="5">{}{}{}{}</row>"#,
+            t("A5", "产出指标"),
+            t("B5", "数量指标"),
+            t("C5", "资金规模"),
+            n("D5", "4503.529")
+        ),
+    ]
+    .concat();
+    xlsx_from_parts(
+        &path,
+        &minimal_xlsx(&[("Sheet1".to_string(), sheet_xml("A1:D5", &cells))], None),
+    );
+    let v = inspect(&path);
+    let form = &v["forms"][0];
+    assert_eq!(strings(form, "target"), ["4503.529"], "{v:#}");
+    assert_eq!(form["budget"]["total"], "4096.03", "{v:#}");
+}
