@@ -26,6 +26,8 @@ use std::sync::OnceLock;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::text::has;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Op {
     Ge,
@@ -959,11 +961,12 @@ pub fn classify_attainment(text: &str) -> Option<Attainment> {
         "按合同",
     ];
     let text = text.trim();
-    if UNMET.iter().any(|w| text.contains(w)) || text == "否" {
+    // `has`, not `str::contains`: this runs over every qualitative 指标值 and actual.
+    if UNMET.iter().any(|w| has(text, w)) || text == "否" {
         Some(Attainment::Unmet)
-    } else if PARTIAL.iter().any(|w| text.contains(w)) {
+    } else if PARTIAL.iter().any(|w| has(text, w)) {
         Some(Attainment::Partial)
-    } else if MET.iter().any(|w| text.contains(w)) || text == "是" {
+    } else if MET.iter().any(|w| has(text, w)) || text == "是" {
         Some(Attainment::Met)
     } else {
         None

@@ -18,3 +18,4 @@ pub mod samples;
 pub mod scan;
 pub mod score;
 pub mod synth;
+pub mod text;

@@ -18,6 +18,8 @@ use rust_decimal::Decimal;
 
 use crate::model::CellRef;
 
+mod stored;
+
 /// Limits on what one file may make us do. Defaults suit forms (a few KB each) with a wide
 /// margin; every one is configurable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -476,18 +478,12 @@ struct Guarded {
 /// Check a zip-based workbook against the limits, inflating every part once under them (of a
 /// form-sized xlsx, every part but those calamine does not read: `unread_part`).
 fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, ReadError> {
-    use std::io::Write as _;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
     let capacity = bytes
         .len()
         .saturating_mul(4)
         .min(limits.keep_parts_bytes as usize);
-    let mut stored = Some(zip::ZipWriter::new(Cursor::new(Vec::with_capacity(
-        capacity,
-    ))));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(false);
+    let mut stored = Some(stored::StoredZip::with_capacity(capacity));
     let mut part_merges: HashMap<String, Vec<Dimensions>> = HashMap::new();
     let (mut workbook_xml, mut workbook_rels) = (None, None);
     if zip.len() > limits.max_zip_entries {
@@ -575,15 +571,11 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
         let head = &data[..data.len().min(4096)];
         // Re-pack the part, stored. Should that fail (an odd name, say), calamine gets the
         // original bytes: they passed every check above all the same.
-        let is_dir = entry.is_dir();
+        // The CRC the zip crate checked the inflated bytes against as they were read.
+        let crc = entry.crc32();
         drop(entry);
         if let Some(w) = stored.as_mut() {
-            let ok = if is_dir {
-                w.add_directory(name.as_str(), opts).is_ok()
-            } else {
-                w.start_file(name.as_str(), opts).is_ok() && w.write_all(&data).is_ok()
-            };
-            if !ok || name.is_empty() {
+            if !w.add(&name, &data, crc) {
                 stored = None;
             }
         }
@@ -642,8 +634,7 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
     };
     Ok(Guarded {
         stored: stored
-            .and_then(|w| w.finish().ok())
-            .map(|c| c.into_inner())
+            .and_then(stored::StoredZip::finish)
             .unwrap_or_else(|| bytes.to_vec()),
         merges,
     })
