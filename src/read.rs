@@ -292,18 +292,17 @@ impl Grid {
         self.rows.take();
         let typed = std::mem::take(&mut self.cells);
         let mut cells: Vec<((u32, u32), GridCell)> = Vec::with_capacity(typed.len() + fills.len());
-        let mut typed = typed.into_iter();
+        let mut typed = typed.into_iter().peekable();
         let mut fills = fills.into_iter().peekable();
         while let Some(fill) = fills.next() {
             if fills.peek().is_some_and(|next| next.0 == fill.0) {
                 continue; // a later range fills this place
             }
-            // The typed cells before the fill move over as a run; one at its place is dropped.
-            let before = typed.as_slice().partition_point(|(k, _)| *k < fill.0);
-            cells.extend(typed.by_ref().take(before));
-            if typed.as_slice().first().is_some_and(|(k, _)| *k == fill.0) {
-                typed.next();
+            // The typed cells before the fill move over; one at its place is dropped.
+            while let Some(t) = typed.next_if(|(k, _)| *k < fill.0) {
+                cells.push(t);
             }
+            typed.next_if(|(k, _)| *k == fill.0);
             cells.push(fill);
         }
         cells.extend(typed);
