@@ -658,8 +658,10 @@ fn merge_cells(sheet: &[u8]) -> Vec<Dimensions> {
     loop {
         match xml.read_event() {
             Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == "mergeCell" => {
+                // No duplicate check: it kept a list of every attribute of every element.
                 let range = e
                     .attributes()
+                    .with_checks(false)
                     .flatten()
                     .find(|a| a.key.as_ref() == "ref")
                     .and_then(|a| {
@@ -961,7 +963,14 @@ macro_rules! stream_cells {
         let mut reader = $wb
             .worksheet_cells_reader($name)
             .map_err(|e| corrupt(&e.to_string()))?;
-        while let Some(cell) = reader.next_cell().map_err(|e| corrupt(&e.to_string()))? {
+        loop {
+            // Matched in place: the reader's result (its error type is large) is not moved
+            // into another for every cell.
+            let cell = match reader.next_cell() {
+                Ok(Some(cell)) => cell,
+                Ok(None) => break,
+                Err(e) => return Err(corrupt(&e.to_string())),
+            };
             let (r, c) = cell.get_position();
             push(&mut grid, r, c, convert_ref(cell.get_value()), $budget)?;
         }
