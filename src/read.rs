@@ -560,7 +560,9 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
         }
         if format == Format::Xlsx && stored.is_some() {
             if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
-                part_merges.insert(name.clone(), merge_cells(&data));
+                if let Some(merges) = merge_cells(&data) {
+                    part_merges.insert(name.clone(), merges);
+                }
             } else if name == "xl/workbook.xml" {
                 workbook_xml = Some(data.clone());
             } else if name == "xl/_rels/workbook.xml.rels" {
@@ -643,15 +645,21 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
 /// `<mergeCells>`; only that tail is parsed). Found searching forwards: a sheet has one
 /// `<mergeCells>` (a cell's text cannot hold a `<`, it is escaped), and the forward search
 /// runs on SIMD where a backward one compared byte by byte (a sixth of this function).
-fn merge_cells(sheet: &[u8]) -> Vec<Dimensions> {
+///
+/// None when the part names merged cells in a form not read here (a namespace prefix,
+/// `<x:mergeCells>`): calamine, which reads them by local name, is asked instead.
+fn merge_cells(sheet: &[u8]) -> Option<Vec<Dimensions>> {
     use quick_xml::events::Event;
     static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"<mergeCells"));
     let Some(at) = FINDER.find(sheet) else {
-        return Vec::new();
+        return match memchr::memmem::find(sheet, b":mergeCells") {
+            Some(_) => None,
+            None => Some(Vec::new()),
+        };
     };
     let Ok(tail) = std::str::from_utf8(&sheet[at..]) else {
-        return Vec::new();
+        return None;
     };
     let mut xml = quick_xml::Reader::from_str(tail);
     let mut out = Vec::new();
@@ -680,7 +688,7 @@ fn merge_cells(sheet: &[u8]) -> Vec<Dimensions> {
             _ => {}
         }
     }
-    out
+    Some(out)
 }
 
 /// (sheet name, zip part) of every sheet, from xl/workbook.xml and its relationships.
@@ -1435,11 +1443,18 @@ mod tests {
         let sheet = br#"<worksheet><sheetData/><mergeCells count="2"><mergeCell ref='A1:C1'/><mergeCell ref="B2:B4"></mergeCell></mergeCells></worksheet>"#;
         assert_eq!(
             merge_cells(sheet),
-            vec![
+            Some(vec![
                 Dimensions::new((0, 0), (0, 2)),
                 Dimensions::new((1, 1), (3, 1))
-            ]
+            ])
         );
+        assert_eq!(
+            merge_cells(b"<worksheet><sheetData/></worksheet>"),
+            Some(vec![])
+        );
+        // Prefixed: left to calamine.
+        let prefixed = br#"<x:worksheet xmlns:x="m"><x:sheetData/><x:mergeCells count="1"><x:mergeCell ref="A1:B1"/></x:mergeCells></x:worksheet>"#;
+        assert_eq!(merge_cells(prefixed), None);
     }
 
     #[test]

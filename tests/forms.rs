@@ -384,3 +384,23 @@ fn typed_decimals_are_read_exactly() {
     assert_eq!(strings(form, "target"), ["4503.529"], "{v:#}");
     assert_eq!(form["budget"]["total"], "4096.03", "{v:#}");
 }
+
+/// A sheet written with a namespace prefix (`<x:mergeCells>`) has its merged cells filled as
+/// any other: the guard leaves what it does not parse to calamine.
+#[test]
+fn prefixed_sheets_keep_their_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prefixed.xlsx");
+    let sheet = r#"<?xml version="1.0" encoding="UTF-8"?><x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><x:dimension ref="A1:B3"/><x:sheetData><x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>项目名称</x:t></x:is></x:c></x:row><x:row r="2"><x:c r="A2" t="inlineStr"><x:is><x:t>产出指标</x:t></x:is></x:c></x:row></x:sheetData><x:mergeCells count="1"><x:mergeCell ref="A2:B3"/></x:mergeCells></x:worksheet>"#;
+    xlsx_from_parts(
+        &path,
+        &minimal_xlsx(&[("S".to_string(), sheet.as_bytes().to_vec())], None),
+    );
+    let wb = jixiao::read::read_file(&path, &jixiao::read::Limits::default()).unwrap();
+    let grid = &wb.sheets[0].grid;
+    for (r, c) in [(1, 1), (2, 0), (2, 1)] {
+        let cell = grid.get(r, c).expect("filled from the merge");
+        assert_eq!(&*cell.text, "产出指标");
+        assert_eq!(cell.anchor, Some(jixiao::model::CellRef::new(1, 0)));
+    }
+}

@@ -1,0 +1,14 @@
+//! The guarded reader on arbitrary bytes: whatever a file holds, `read_bytes` returns (a
+//! workbook or an error) and never panics or aborts. Seed the corpus with real workbooks
+//! (`samples/`) so the fuzzer reaches the guard's re-packing and calamine's parsers:
+//!
+//!     mkdir -p corpus/read && find ../samples -name '*.xls*' -o -name '*.ods' | xargs -I{} cp {} corpus/read/
+//!     cargo +nightly fuzz run read -- -max_total_time=300
+#![no_main]
+
+use jixiao::read::{read_bytes, Limits};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = read_bytes(data.to_vec(), &Limits::default());
+});
