@@ -812,7 +812,7 @@ fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
 /// container; a container it cannot open is left for calamine to report).
 /// Check an .xls before calamine parses it. Its compound-file structure must open with the
 /// `cfb` crate, which checks the sector chains: calamine 0.38 follows a chain as the file
-/// states it, and a 20 KB file whose chain loops made it grow one buffer past 4 GB (found by
+/// states it, and a 636-byte file whose chain loops made it grow one buffer past 4 GB (found by
 /// the `read` fuzz target) — an abort nothing can catch. A file `cfb` cannot open is refused
 /// as damaged rather than handed on.
 fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
@@ -866,6 +866,8 @@ fn xls_dense_cells(book: &[u8]) -> u64 {
                 max_col = max_col.max(col);
                 any = true;
             }
+            // DIMENSIONS: calamine reserves room for every cell it states, as it states it.
+            0x0200 => worst = worst.max(xls_dimension_cells(data)),
             // EOF ends a substream.
             0x000A if any => worst = worst.max((max_row + 1) * (max_col + 1)),
             _ => {}
@@ -876,6 +878,30 @@ fn xls_dense_cells(book: &[u8]) -> u64 {
         worst = worst.max((max_row + 1) * (max_col + 1));
     }
     worst
+}
+
+/// The cells calamine 0.38 reserves room for on a DIMENSIONS record (`parse_dimensions` and
+/// `rows × cols` in `Xls::parse_workbook`, mirrored with its release-build arithmetic): a
+/// record stating 4 billion rows made it ask for petabytes and abort (found by fuzzing).
+fn xls_dimension_cells(r: &[u8]) -> u64 {
+    let u16_at = |i: usize| u16::from_le_bytes([r[i], r[i + 1]]) as u32;
+    let u32_at = |i: usize| u32::from_le_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+    let (rf, rl, mut cf, cl) = match r.len() {
+        10 => (u16_at(0), u16_at(2), u16_at(4), u16_at(6)),
+        14 | 16 => (u32_at(0), u32_at(4), u16_at(8), u16_at(10)),
+        _ => return 0, // calamine refuses the record
+    };
+    if 0xFF < cf || cl < cf {
+        cf = 0;
+    }
+    let (start, end) = if 1 <= rl && 1 <= cl {
+        ((rf, cf), (rl - 1, cl - 1))
+    } else {
+        ((rf, cf), (rf, cf))
+    };
+    let rows = end.0.wrapping_sub(start.0).wrapping_add(1) as u64;
+    let cols = end.1.wrapping_sub(start.1).wrapping_add(1) as u64;
+    rows.saturating_mul(cols)
 }
 
 /// Office never writes a DTD; a `<!DOCTYPE` or `<!ENTITY` is how entity expansion starts.
@@ -1349,6 +1375,39 @@ mod tests {
             let f = i as f64;
             proptest::prop_assert_eq!(float_cell(f), float_cell_general(f));
         }
+    }
+
+    /// DIMENSIONS records as calamine reads them: BIFF5 and BIFF8, a first row past the last
+    /// (its arithmetic wraps), a first column past 0xFF.
+    #[test]
+    fn xls_dimensions_count_what_calamine_reserves() {
+        let biff8 = |rf: u32, rl: u32, cf: u16, cl: u16| {
+            let mut r = Vec::new();
+            r.extend(rf.to_le_bytes());
+            r.extend(rl.to_le_bytes());
+            r.extend(cf.to_le_bytes());
+            r.extend(cl.to_le_bytes());
+            r.extend([0, 0]);
+            r
+        };
+        assert_eq!(xls_dimension_cells(&biff8(0, 40, 0, 8)), 320);
+        assert_eq!(
+            xls_dimension_cells(&biff8(0, u32::MAX, 0, 256)),
+            0xFFFF_FFFF * 256
+        );
+        assert_eq!(
+            xls_dimension_cells(&biff8(100, 50, 0, 8)),
+            (u32::MAX as u64 - 49) * 8
+        );
+        assert_eq!(xls_dimension_cells(&biff8(0, 10, 300, 8)), 80);
+        assert_eq!(xls_dimension_cells(&biff8(0, 0, 0, 0)), 1);
+        let biff5 = [0, 0, 10, 0, 0, 0, 4, 0, 0, 0];
+        assert_eq!(xls_dimension_cells(&biff5), 40);
+        assert_eq!(xls_dimension_cells(&[0; 12]), 0);
+        // In a stream: a record stating 4 billion rows is counted.
+        let mut book = vec![0x00, 0x02, 14, 0];
+        book.extend(biff8(0, u32::MAX, 0, 256));
+        assert!(xls_dense_cells(&book) > Limits::default().max_ods_cells);
     }
 
     #[test]

@@ -126,7 +126,7 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         .unwrap();
     }
     expect.push(("最大范围.xls", "疑似恶意文件"));
-    // A 20 KB .xls whose sector chain made calamine grow one buffer past 4 GB (found by the
+    // A 636-byte .xls whose sector chain made calamine grow one buffer past 4 GB (found by the
     // `read` fuzz target; the process died on it).
     std::fs::copy(
         concat!(
@@ -137,6 +137,17 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
     )
     .unwrap();
     expect.push(("扇区链损坏.xls", "复合文档结构无法读取"));
+    // An .xls whose DIMENSIONS record states billions of rows: calamine reserved room for
+    // every cell it states and the process died (found by fuzzing).
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/xls_huge_dimensions.xls"
+        ),
+        input.join("超大声明范围.xls"),
+    )
+    .unwrap();
+    expect.push(("超大声明范围.xls", "疑似恶意文件"));
     // Zero bytes; a folder named like a workbook; a dangling link.
     std::fs::write(input.join("空文件.xlsx"), b"").unwrap();
     expect.push(("空文件.xlsx", "0 字节"));

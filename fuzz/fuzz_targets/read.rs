@@ -1,9 +1,9 @@
 //! The guarded reader on arbitrary bytes: whatever a file holds, `read_bytes` returns (a
-//! workbook or an error) and never panics or aborts. Seed the corpus with real workbooks
+//! workbook or an error): never an abort, a hang or unbounded memory. Seed the corpus with real workbooks
 //! (`samples/`) so the fuzzer reaches the guard's re-packing and calamine's parsers:
 //!
-//!     mkdir -p corpus/read && find ../samples -name '*.xls*' -o -name '*.ods' | xargs -I{} cp {} corpus/read/
-//!     cargo +nightly fuzz run read -- -max_total_time=300
+//!     mkdir -p corpus/read && cp --backup=numbered ../samples/*/*.xls* ../samples/variants/*/* corpus/read/
+//!     RUSTC_BOOTSTRAP=1 cargo fuzz run -O read -- -max_total_time=600 -rss_limit_mb=3000
 #![no_main]
 
 use jixiao::read::{read_bytes, Limits};
