@@ -293,7 +293,7 @@ struct Block<'g> {
     grid: &'g Grid,
     start: u32,
     end: u32,
-    /// The block's typed cells (never merge fills), in reading order.
+    /// The block's typed text cells (never merge fills, never numbers), in reading order.
     labels: Vec<Label<'g>>,
 }
 
@@ -302,7 +302,8 @@ impl<'g> Block<'g> {
         let mut labels = Vec::new();
         for r in start..end {
             for (c, cell) in grid.row(r) {
-                if cell.anchor.is_none() {
+                // A number cell is never a label (every lookup below wants Chinese text).
+                if cell.anchor.is_none() && cell.number.is_none() {
                     let norm = norm(&cell.text);
                     labels.push(Label {
                         at: CellRef::new(r, c),
@@ -320,7 +321,7 @@ impl<'g> Block<'g> {
         }
     }
 
-    /// The first typed cell (never a merge fill) of the block that `pred` accepts.
+    /// The first typed text cell (never a merge fill) of the block that `pred` accepts.
     fn find(&self, pred: impl Fn(&Label) -> bool) -> Option<CellRef> {
         self.labels.iter().find(|l| pred(l)).map(|l| l.at)
     }
