@@ -126,28 +126,27 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         .unwrap();
     }
     expect.push(("最大范围.xls", "疑似恶意文件"));
-    // A 636-byte .xls whose sector chain made calamine grow one buffer past 4 GB (found by the
-    // `read` fuzz target; the process died on it).
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/cfb_looping_chain.xls"
+    // Files found by the `read` fuzz target, each of which ended the process: a 636-byte .xls
+    // whose sector chain made calamine grow one buffer past 4 GB, and an .xls whose
+    // DIMENSIONS record states billions of rows (calamine reserved room for every cell).
+    for (fixture, name, says) in [
+        (
+            "cfb_looping_chain.xls",
+            "扇区链损坏.xls",
+            "复合文档结构无法读取",
         ),
-        input.join("扇区链损坏.xls"),
-    )
-    .unwrap();
-    expect.push(("扇区链损坏.xls", "复合文档结构无法读取"));
-    // An .xls whose DIMENSIONS record states billions of rows: calamine reserved room for
-    // every cell it states and the process died (found by fuzzing).
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/xls_huge_dimensions.xls"
+        (
+            "xls_huge_dimensions.xls",
+            "超大声明范围.xls",
+            "疑似恶意文件",
         ),
-        input.join("超大声明范围.xls"),
-    )
-    .unwrap();
-    expect.push(("超大声明范围.xls", "疑似恶意文件"));
+    ] {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        std::fs::copy(from, input.join(name)).unwrap();
+        expect.push((name, says));
+    }
     // Zero bytes; a folder named like a workbook; a dangling link.
     std::fs::write(input.join("空文件.xlsx"), b"").unwrap();
     expect.push(("空文件.xlsx", "0 字节"));
