@@ -126,10 +126,12 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         .unwrap();
     }
     expect.push(("最大范围.xls", "疑似恶意文件"));
-    // Files found by the `read` fuzz target, each of which ended the process: a 636-byte .xls
-    // whose sector chain made calamine grow one buffer past 4 GB, and an .xls whose
-    // DIMENSIONS record states billions of rows (calamine reserved room for every cell).
+    // Files found by the `read` fuzz target, each of which ended the process or held
+    // gigabytes: a 636-byte .xls whose sector chain made calamine grow one buffer past 4 GB, an
+    // .xls whose DIMENSIONS record states billions of rows (calamine reserved room for every
+    // cell), and one whose sheet offset lands inside another record (3 GB of empty cells).
     for (fixture, name, says) in [
+        ("xls_misaligned_sheet.xls", "错位工作表.xls", "疑似恶意文件"),
         (
             "cfb_looping_chain.xls",
             "扇区链损坏.xls",
