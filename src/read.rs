@@ -1480,6 +1480,53 @@ mod tests {
         assert!(xls_dense_cells(&book) > Limits::default().max_ods_cells);
     }
 
+    /// Sheets are measured from their BOUNDSHEET offsets, summed, nested substreams skipped.
+    #[test]
+    fn xls_sheets_are_measured_where_calamine_reads_them() {
+        let rec = |typ: u16, data: &[u8]| {
+            let mut r = typ.to_le_bytes().to_vec();
+            r.extend((data.len() as u16).to_le_bytes());
+            r.extend(data);
+            r
+        };
+        let cell = |row: u16, col: u16| {
+            let mut d = row.to_le_bytes().to_vec();
+            d.extend(col.to_le_bytes());
+            d.extend([0; 10]);
+            rec(0x0203, &d)
+        };
+        let sheet = |cells: &[(u16, u16)]| {
+            let mut s = rec(0x0809, &[0; 16]);
+            // A chart inside the sheet: its cell-like records are not the sheet's.
+            s.extend(rec(0x0809, &[0; 16]));
+            s.extend(cell(60_000, 250));
+            s.extend(rec(0x000A, &[]));
+            for (r, c) in cells {
+                s.extend(cell(*r, *c));
+            }
+            s.extend(rec(0x000A, &[]));
+            s
+        };
+        let first = sheet(&[(0, 0), (999, 199)]);
+        let second = sheet(&[(10, 3)]);
+        // Globals: BOF, two BOUNDSHEETs, EOF; then the sheets.
+        let globals_len = 4 + 16 + 2 * (4 + 8) + 4;
+        let mut book = rec(0x0809, &[0; 16]);
+        for at in [globals_len, globals_len + first.len()] {
+            let mut d = (at as u32).to_le_bytes().to_vec();
+            d.extend([0; 4]);
+            book.extend(rec(0x0085, &d));
+        }
+        book.extend(rec(0x000A, &[]));
+        assert_eq!(book.len(), globals_len);
+        book.extend(first);
+        book.extend(second);
+        assert_eq!(xls_sheet_cells(&book), 1000 * 200 + 1);
+        // An offset past the end measures nothing (calamine refuses it).
+        book[4 + 16 + 4..4 + 16 + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(xls_sheet_cells(&book), 1);
+    }
+
     #[test]
     fn detects_by_magic_bytes() {
         assert_eq!(detect(b"").unwrap_err().code, "read.empty");
