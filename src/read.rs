@@ -842,42 +842,63 @@ fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
 /// The largest rows × columns span of cell records in any sheet substream of a BIFF8 stream.
 fn xls_dense_cells(book: &[u8]) -> u64 {
     let (mut worst, mut max_row, mut max_col, mut any) = (0u64, 0u64, 0u64, false);
-    let mut at = 0usize;
-    while at + 4 <= book.len() {
-        let typ = u16::from_le_bytes([book[at], book[at + 1]]);
-        let len = u16::from_le_bytes([book[at + 2], book[at + 3]]) as usize;
-        let data = &book[at + 4..(at + 4 + len).min(book.len())];
+    for (typ, data) in xls_records(book, 0) {
         match typ {
             // BOF starts a substream.
             0x0809 => (max_row, max_col, any) = (0, 0, false),
-            // NUMBER, LABEL, BOOLERR, RK, LABELSST, FORMULA, RSTRING, BLANK, MULRK, MULBLANK
-            0x0203 | 0x0204 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x00D6 | 0x0201 | 0x00BD
-            | 0x00BE
-                if data.len() >= 4 =>
-            {
-                let row = u16::from_le_bytes([data[0], data[1]]) as u64;
-                let mut col = u16::from_le_bytes([data[2], data[3]]) as u64;
-                if matches!(typ, 0x00BD | 0x00BE) && data.len() >= 6 {
-                    // MULRK/MULBLANK: the last column is in the record's last two bytes.
-                    let n = data.len();
-                    col = col.max(u16::from_le_bytes([data[n - 2], data[n - 1]]) as u64);
-                }
-                max_row = max_row.max(row);
-                max_col = max_col.max(col);
-                any = true;
-            }
             // DIMENSIONS: calamine reserves room for every cell it states, as it states it.
             0x0200 => worst = worst.max(xls_dimension_cells(data)),
             // EOF ends a substream.
             0x000A if any => worst = worst.max((max_row + 1) * (max_col + 1)),
-            _ => {}
+            _ => {
+                if let Some((row, _, last)) = xls_cell_span(typ, data) {
+                    max_row = max_row.max(row);
+                    max_col = max_col.max(last);
+                    any = true;
+                }
+            }
         }
-        at += 4 + len;
     }
     if any {
         worst = worst.max((max_row + 1) * (max_col + 1));
     }
     worst
+}
+
+/// The BIFF records of a stream from byte `from` on: (type, data), the last one cut at the
+/// stream's end.
+fn xls_records(book: &[u8], from: usize) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut at = from;
+    std::iter::from_fn(move || {
+        let head = book.get(at..at.checked_add(4)?)?;
+        let typ = u16::from_le_bytes([head[0], head[1]]);
+        let len = u16::from_le_bytes([head[2], head[3]]) as usize;
+        let data = book.get(at + 4..(at + 4 + len).min(book.len()))?;
+        at += 4 + len;
+        Some((typ, data))
+    })
+}
+
+/// The row and first and last column of a cell record (NUMBER, LABEL, RSTRING, BOOLERR, RK,
+/// LABELSST, MULRK, FORMULA, BLANK, MULBLANK); None for any other record.
+fn xls_cell_span(typ: u16, data: &[u8]) -> Option<(u64, u64, u64)> {
+    if !matches!(
+        typ,
+        0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x00BD | 0x0006 | 0x0201 | 0x00BE
+    ) || data.len() < 4
+    {
+        return None;
+    }
+    let row = u16::from_le_bytes([data[0], data[1]]) as u64;
+    let col = u16::from_le_bytes([data[2], data[3]]) as u64;
+    let n = data.len();
+    // MULRK/MULBLANK: the last column is in the record's last two bytes.
+    let last = if matches!(typ, 0x00BD | 0x00BE) && n >= 6 {
+        u16::from_le_bytes([data[n - 2], data[n - 1]]) as u64
+    } else {
+        col
+    };
+    Some((row, col.min(last), col.max(last)))
 }
 
 /// The cells calamine 0.38 lays out for the sheets as it reads them — from each BOUNDSHEET
@@ -886,19 +907,8 @@ fn xls_dense_cells(book: &[u8]) -> u64 {
 /// the rectangle of its cell records and what its DIMENSIONS records reserve. A 20 KB .xls
 /// made calamine hold 3 GB of empty cells that the walk in order did not see (fuzzing).
 fn xls_sheet_cells(book: &[u8]) -> u64 {
-    let records = |from: usize| {
-        let mut at = from;
-        std::iter::from_fn(move || {
-            let head = book.get(at..at + 4)?;
-            let typ = u16::from_le_bytes([head[0], head[1]]);
-            let len = u16::from_le_bytes([head[2], head[3]]) as usize;
-            let data = book.get(at + 4..(at + 4 + len).min(book.len()))?;
-            at += 4 + len;
-            Some((typ, data))
-        })
-    };
     // BOUNDSHEET (0x0085) records of the globals, up to its EOF: each sheet's offset.
-    let offsets: Vec<usize> = records(0)
+    let offsets: Vec<usize> = xls_records(book, 0)
         .take_while(|(typ, _)| *typ != 0x000A)
         .filter(|(typ, data)| *typ == 0x0085 && data.len() >= 4)
         .map(|(_, d)| u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize)
@@ -907,7 +917,7 @@ fn xls_sheet_cells(book: &[u8]) -> u64 {
     for pos in offsets {
         let (mut rows, mut cols) = ((u64::MAX, 0u64), (u64::MAX, 0u64));
         let (mut reserved, mut depth, mut seen_bof) = (0u64, 0usize, false);
-        for (typ, data) in records(pos) {
+        for (typ, data) in xls_records(book, pos) {
             if depth > 0 {
                 match typ {
                     0x0809 => depth += 1,
@@ -921,23 +931,12 @@ fn xls_sheet_cells(book: &[u8]) -> u64 {
                 0x0809 => seen_bof = true,
                 0x000A => break,
                 0x0200 => reserved = reserved.saturating_add(xls_dimension_cells(data)),
-                // NUMBER, LABEL, RSTRING, BOOLERR, RK, LABELSST, MULRK, FORMULA, BLANK, MULBLANK
-                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x00BD | 0x0006 | 0x0201
-                | 0x00BE
-                    if data.len() >= 4 =>
-                {
-                    let row = u16::from_le_bytes([data[0], data[1]]) as u64;
-                    let col = u16::from_le_bytes([data[2], data[3]]) as u64;
-                    let last = if matches!(typ, 0x00BD | 0x00BE) && data.len() >= 6 {
-                        let n = data.len();
-                        u16::from_le_bytes([data[n - 2], data[n - 1]]) as u64
-                    } else {
-                        col
-                    };
-                    rows = (rows.0.min(row), rows.1.max(row));
-                    cols = (cols.0.min(col.min(last)), cols.1.max(col.max(last)));
+                _ => {
+                    if let Some((row, first, last)) = xls_cell_span(typ, data) {
+                        rows = (rows.0.min(row), rows.1.max(row));
+                        cols = (cols.0.min(first), cols.1.max(last));
+                    }
                 }
-                _ => {}
             }
         }
         let area = if rows.0 == u64::MAX {
