@@ -369,11 +369,14 @@ fn io_error(e: &std::io::Error) -> ReadError {
 
 /// Detect, guard, then parse.
 pub fn read_bytes(bytes: Vec<u8>, limits: &Limits) -> Result<Workbook, ReadError> {
-    let format = detect(&bytes)?;
+    // A zip's directory is read once, for the format and then for the guard.
+    let (format, guarded) = match detect_zip(&bytes)? {
+        Some((format, zip)) => (format, Some(guard_archive(zip, &bytes, format, limits)?)),
+        None => (detect(&bytes)?, None),
+    };
     let mut bytes = bytes;
     let mut merges = None;
-    if matches!(format, Format::Xlsx | Format::Xlsb | Format::Ods) {
-        let guarded = guard_zip(&bytes, format, limits)?;
+    if let Some(guarded) = guarded {
         bytes = guarded.stored;
         merges = guarded.merges;
     }
@@ -406,22 +409,8 @@ pub fn detect(bytes: &[u8]) -> Result<Format, ReadError> {
         }
         return Ok(Format::Xls);
     }
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
-        let has = |name: &str| zip.index_for_name(name).is_some();
-        if has("xl/workbook.xml") {
-            return Ok(Format::Xlsx);
-        }
-        if has("xl/workbook.bin") {
-            return Ok(Format::Xlsb);
-        }
-        if has("content.xml") && has("mimetype") {
-            return Ok(Format::Ods);
-        }
-        return Err(err(
-            "read.not_workbook",
-            "这是一个压缩包，但其中没有 Excel/WPS 工作簿内容",
-        ));
+    if let Some((format, _)) = detect_zip(bytes)? {
+        return Ok(format);
     }
     let head = &bytes[..bytes.len().min(512)];
     let text_like = head
@@ -438,6 +427,30 @@ pub fn detect(bytes: &[u8]) -> Result<Format, ReadError> {
             "不是 Excel 工作簿（无法识别的文件格式），请另存为 .xlsx",
         )
     })
+}
+
+type Archive<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+
+/// A zip-based workbook's format, with its opened directory; None when the bytes are not a zip.
+fn detect_zip(bytes: &[u8]) -> Result<Option<(Format, Archive<'_>)>, ReadError> {
+    if !(bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")) {
+        return Ok(None);
+    }
+    let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+    let has = |name: &str| zip.index_for_name(name).is_some();
+    let format = if has("xl/workbook.xml") {
+        Format::Xlsx
+    } else if has("xl/workbook.bin") {
+        Format::Xlsb
+    } else if has("content.xml") && has("mimetype") {
+        Format::Ods
+    } else {
+        return Err(err(
+            "read.not_workbook",
+            "这是一个压缩包，但其中没有 Excel/WPS 工作簿内容",
+        ));
+    };
+    Ok(Some((format, zip)))
 }
 
 fn encrypted() -> ReadError {
@@ -474,10 +487,22 @@ struct Guarded {
     merges: Option<HashMap<String, Vec<Dimensions>>>,
 }
 
-/// Check a zip-based workbook against the limits, inflating every part once under them (of a
-/// form-sized xlsx, every part but those calamine does not read: `unread_part`).
+/// `guard_archive` on bytes alone (tests).
+#[cfg(test)]
 fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, ReadError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+    let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| truncated_zip())?;
+    guard_archive(zip, bytes, format, limits)
+}
+
+/// Check a zip-based workbook against the limits, inflating every part once under them (of a
+/// form-sized xlsx, every part but those calamine does not read: `unread_part`). `zip` is the
+/// directory `detect_zip` opened over `bytes`, the whole file.
+fn guard_archive(
+    mut zip: Archive<'_>,
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Guarded, ReadError> {
     let capacity = bytes
         .len()
         .saturating_mul(4)
@@ -642,26 +667,118 @@ fn guard_zip(bytes: &[u8], format: Format, limits: &Limits) -> Result<Guarded, R
 }
 
 /// The `<mergeCell ref="A1:B2"/>` ranges of a worksheet part (they follow the cells, in
-/// `<mergeCells>`; only that tail is parsed). Found searching forwards: a sheet has one
+/// `<mergeCells>`; only that tail is read). Found searching forwards: a sheet has one
 /// `<mergeCells>` (a cell's text cannot hold a `<`, it is escaped), and the forward search
 /// runs on SIMD where a backward one compared byte by byte (a sixth of this function).
+///
+/// The tail is scanned by hand (an XML parser's events and attribute lists were most of
+/// this function's cost); one holding a comment, CDATA or processing instruction, where a
+/// `<mergeCell` could be text, goes through quick-xml instead (`merge_cells_xml`, which the
+/// tests hold the scan to).
 ///
 /// None when the part names merged cells in a form not read here (a namespace prefix,
 /// `<x:mergeCells>`): calamine, which reads them by local name, is asked instead.
 fn merge_cells(sheet: &[u8]) -> Option<Vec<Dimensions>> {
-    use quick_xml::events::Event;
-    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"<mergeCells"));
-    let Some(at) = FINDER.find(sheet) else {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static OPEN: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"<mergeCells"));
+    static CLOSE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"</mergeCells"));
+    static CELL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"<mergeCell"));
+    let Some(at) = OPEN.find(sheet) else {
         return match memchr::memmem::find(sheet, b":mergeCells") {
             Some(_) => None,
             None => Some(Vec::new()),
         };
     };
-    let Ok(tail) = std::str::from_utf8(&sheet[at..]) else {
-        return None;
-    };
-    let mut xml = quick_xml::Reader::from_str(tail);
+    let tail = &sheet[at..];
+    let tail = &tail[..CLOSE.find(tail).unwrap_or(tail.len())];
+    std::str::from_utf8(tail).ok()?;
+    if memchr::memmem::find(tail, b"<!").is_some() || memchr::memmem::find(tail, b"<?").is_some() {
+        return merge_cells_xml(tail);
+    }
+    let mut out = Vec::new();
+    let mut i = "<mergeCells".len();
+    while let Some(found) = CELL.find(&tail[i..]) {
+        let from = i + found + "<mergeCell".len();
+        let Some((close, value)) = attribute(tail, from, b"ref") else {
+            break; // the tag does not close
+        };
+        i = close;
+        if tail
+            .get(from)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+        {
+            out.extend(value.and_then(merge_range));
+        }
+    }
+    Some(out)
+}
+
+/// In the tag whose attributes start at `from`: where it ends (just past its `>`), and the
+/// raw value of attribute `name` if it has one. None when the tag does not close. An
+/// attribute written out of the grammar (no `=`, no quotes) is passed over.
+fn attribute<'a>(xml: &'a [u8], from: usize, name: &[u8]) -> Option<(usize, Option<&'a [u8]>)> {
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let mut i = from;
+    let mut found = None;
+    loop {
+        while xml.get(i).copied().is_some_and(space) {
+            i += 1;
+        }
+        match *xml.get(i)? {
+            b'>' => return Some((i + 1, found)),
+            b'/' => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let key_start = i;
+        while xml
+            .get(i)
+            .is_some_and(|&b| !space(b) && !matches!(b, b'=' | b'>' | b'/'))
+        {
+            i += 1;
+        }
+        let key = &xml[key_start..i];
+        while xml.get(i).copied().is_some_and(space) {
+            i += 1;
+        }
+        if xml.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        while xml.get(i).copied().is_some_and(space) {
+            i += 1;
+        }
+        let quote = *xml.get(i)?;
+        if quote != b'"' && quote != b'\'' {
+            continue;
+        }
+        let value_start = i + 1;
+        let len = memchr::memchr(quote, xml.get(value_start..)?)?;
+        if key == name && found.is_none() {
+            found = Some(&xml[value_start..value_start + len]);
+        }
+        i = value_start + len + 1;
+    }
+}
+
+/// "A1:C3" as a range (None when either end is not a cell address).
+fn merge_range(value: &[u8]) -> Option<Dimensions> {
+    let (from, to) = std::str::from_utf8(value).ok()?.split_once(':')?;
+    let (r0, c0) = parse_a1(from)?;
+    let (r1, c1) = parse_a1(to)?;
+    Some(Dimensions::new(
+        (u32::try_from(r0).ok()?, u32::try_from(c0).ok()?),
+        (u32::try_from(r1).ok()?, u32::try_from(c1).ok()?),
+    ))
+}
+
+/// `merge_cells` by an XML parser, from the `<mergeCells` tag on.
+fn merge_cells_xml(tail: &[u8]) -> Option<Vec<Dimensions>> {
+    use quick_xml::events::Event;
+    let mut xml = quick_xml::Reader::from_str(std::str::from_utf8(tail).ok()?);
     let mut out = Vec::new();
     loop {
         match xml.read_event() {
@@ -672,15 +789,7 @@ fn merge_cells(sheet: &[u8]) -> Option<Vec<Dimensions>> {
                     .with_checks(false)
                     .flatten()
                     .find(|a| a.key.as_ref() == "ref")
-                    .and_then(|a| {
-                        let (from, to) = a.value.split_once(':')?;
-                        let (r0, c0) = parse_a1(from)?;
-                        let (r1, c1) = parse_a1(to)?;
-                        Some(Dimensions::new(
-                            (u32::try_from(r0).ok()?, u32::try_from(c0).ok()?),
-                            (u32::try_from(r1).ok()?, u32::try_from(c1).ok()?),
-                        ))
-                    });
+                    .and_then(|a| merge_range(a.value.as_bytes()));
                 out.extend(range);
             }
             Ok(Event::End(e)) if e.local_name().as_ref() == "mergeCells" => break,
@@ -1635,6 +1744,63 @@ mod tests {
         // Prefixed: left to calamine.
         let prefixed = br#"<x:worksheet xmlns:x="m"><x:sheetData/><x:mergeCells count="1"><x:mergeCell ref="A1:B1"/></x:mergeCells></x:worksheet>"#;
         assert_eq!(merge_cells(prefixed), None);
+    }
+
+    /// The hand scan of `<mergeCells>` against quick-xml's reading, on tails written every
+    /// way the grammar allows: quotes, spaces around `=`, other attributes before `ref`,
+    /// open-and-close tags, other elements between, `$` and lower case in addresses.
+    #[test]
+    fn merge_scan_reads_what_the_xml_parser_reads() {
+        let tails = [
+            r#"<mergeCells count="2"><mergeCell ref="A1:C1"/><mergeCell ref='B2:B4'></mergeCell></mergeCells>"#,
+            "<mergeCells>\n <mergeCell\n\tref = \"$A$1:$b$2\" />\r\n</mergeCells>",
+            r#"<mergeCells><mergeCell x="ref=&quot;Z9:Z9&quot;" ref="D4:E5" ref="F1:F2"/></mergeCells>"#,
+            r#"<mergeCells><mergeCellX ref="A1:A2"/><mergeCell ref="A1"/><mergeCell ref="A1:B"/><mergeCell/></mergeCells>"#,
+            r#"<mergeCells><extra a="<>"/><mergeCell ref="AAA1048576:XFD1048576"/></mergeCells><mergeCell ref="A1:B1"/>"#,
+            r#"<mergeCells><mergeCell ref="A1:B1""#,
+            r#"<mergeCells><mergeCell bad ref="C1:D1"/><mergeCell ref=E1:F1 ref="G1:H1"/></mergeCells>"#,
+        ];
+        for tail in tails {
+            let sheet = format!("<worksheet><sheetData/>{tail}</worksheet>");
+            let from = sheet.find("<mergeCells").unwrap();
+            assert_eq!(
+                merge_cells(sheet.as_bytes()),
+                merge_cells_xml(&sheet.as_bytes()[from..]),
+                "{tail}"
+            );
+        }
+        // A comment, where a tag could be text: the XML parser reads it.
+        let commented = br#"<worksheet><mergeCells><!-- <mergeCell ref="A1:B1"/> --><mergeCell ref="C1:D1"/></mergeCells></worksheet>"#;
+        assert_eq!(
+            merge_cells(commented),
+            Some(vec![Dimensions::new((0, 2), (0, 3))])
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn merge_scan_matches_the_xml_parser(
+            cells in proptest::collection::vec(
+                (0u32..40, 0u32..30, 0u32..40, 0u32..30, 0usize..4, proptest::bool::ANY, proptest::bool::ANY),
+                0..12,
+            )
+        ) {
+            let mut tail = String::from("<mergeCells count=\"1\">");
+            for (r0, c0, r1, c1, style, single, other) in cells {
+                let q = if single { '\'' } else { '"' };
+                let a = |r: u32, c: u32| format!("{}{}", crate::model::CellRef::col_letters(c), r + 1);
+                let extra = if other { " xr:uid=\"{X}\"" } else { "" };
+                tail += &match style {
+                    0 => format!("<mergeCell ref={q}{}:{}{q}{extra}/>", a(r0, c0), a(r1, c1)),
+                    1 => format!("<mergeCell{extra} ref = {q}{}:{}{q}></mergeCell>", a(r0, c0), a(r1, c1)),
+                    2 => format!("\n  <mergeCell\tref={q}{}{q} />", a(r0, c0)),
+                    _ => format!("<other ref={q}{}:{}{q}/>", a(r0, c0), a(r1, c1)),
+                };
+            }
+            tail += "</mergeCells>";
+            let sheet = format!("<worksheet><sheetData/>{tail}<pageMargins/></worksheet>");
+            proptest::prop_assert_eq!(merge_cells(sheet.as_bytes()), merge_cells_xml(tail.as_bytes()));
+        }
     }
 
     #[test]
