@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 
 use crate::model::CellRef;
 
+mod slim;
 mod stored;
 
 /// Limits on what one file may make us do. Defaults suit forms (a few KB each) with a wide
@@ -601,7 +602,14 @@ fn guard_archive(
         let crc = entry.crc32();
         drop(entry);
         if let Some(w) = stored.as_mut() {
-            if !w.add(&name, &data, crc) {
+            let slimmed = (format == Format::Xlsx && name == "xl/styles.xml")
+                .then(|| slim::slim_styles(&data))
+                .flatten();
+            let added = match &slimmed {
+                Some(s) => w.add(&name, s, crc32fast::hash(s)),
+                None => w.add(&name, &data, crc),
+            };
+            if !added {
                 stored = None;
             }
         }
@@ -1437,7 +1445,7 @@ fn convert(data: &Data) -> Option<GridCell> {
         Data::Float(f) => return Some(float_cell(*f)),
         Data::Int(i) => (i.to_string(), Some(Decimal::from(*i))),
         Data::Bool(b) => ((if *b { "是" } else { "否" }).to_string(), None),
-        Data::DateTime(dt) => (dt.to_string(), None),
+        Data::DateTime(dt) => (date_text(dt), None),
         Data::DateTimeIso(s) | Data::DurationIso(s) => (s.clone(), None),
         Data::Error(e) => (e.to_string(), None),
     };
@@ -1448,9 +1456,59 @@ fn convert(data: &Data) -> Option<GridCell> {
     })
 }
 
+/// A date or time cell as people write it: "2023-12-31", "2023-12-31 18:00", "18:00", a
+/// duration as "36:30:00". calamine shows the serial number (45291.75), which nobody typed
+/// and no department would recognise; "2023-12-31" is also what the 指标值 grammar reads as a
+/// deadline. A serial outside Excel's calendar (negative, past 9999) stays a number.
+fn date_text(dt: &calamine::ExcelDateTime) -> String {
+    let v = dt.as_f64();
+    if !(0.0..2_958_466.0).contains(&v) {
+        return dt.to_string();
+    }
+    if dt.is_duration() {
+        let secs = (v * 86_400.0).round() as u64;
+        return format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    }
+    let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();
+    let time = if s == 0 {
+        format!("{h:02}:{mi:02}")
+    } else {
+        format!("{h:02}:{mi:02}:{s:02}")
+    };
+    if v < 1.0 {
+        time
+    } else if (h, mi, s) == (0, 0, 0) {
+        format!("{y:04}-{mo:02}-{d:02}")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02} {time}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_times_read_as_written() {
+        use calamine::{ExcelDateTime, ExcelDateTimeType::*};
+        let text = |v: f64, kind, is_1904| {
+            let cell = convert(&Data::DateTime(ExcelDateTime::new(v, kind, is_1904))).unwrap();
+            assert_eq!(cell.number, None, "a date is not an amount");
+            cell.text.to_string()
+        };
+        assert_eq!(text(45291.0, DateTime, false), "2023-12-31");
+        assert_eq!(text(45291.75, DateTime, false), "2023-12-31 18:00");
+        assert_eq!(
+            text(45291.0 + 1.0 / 86_400.0 * 61.0, DateTime, false),
+            "2023-12-31 00:01:01"
+        );
+        assert_eq!(text(0.5, DateTime, false), "12:00");
+        assert_eq!(text(43829.0, DateTime, true), "2023-12-31"); // the 1904 calendar
+        assert_eq!(text(1.5208333333333333, TimeDelta, false), "36:30:00");
+        // Out of Excel's calendar: the serial as it is.
+        assert_eq!(text(-3.0, DateTime, false), "-3");
+        assert_eq!(text(3e6, DateTime, false), "3000000");
+    }
 
     /// A whole number's shortcut gives the decimal and text the general conversion gives.
     #[test]
@@ -1855,6 +1913,63 @@ mod tests {
         assert!(names.iter().any(|n| n == "xl/workbook.xml"), "{names:?}");
         assert!(!names.iter().any(|n| unread_part(n)), "{names:?}");
         assert!(names.len() < zip::ZipArchive::new(Cursor::new(&bytes)).unwrap().len());
+    }
+
+    /// The style sheet goes to calamine cut to its number and cell formats: every value,
+    /// dates and times above all (told from numbers only by their format), reads as calamine
+    /// reads it from the whole workbook.
+    #[test]
+    fn values_read_from_the_slimmed_style_sheet_are_calamines() {
+        use rust_xlsxwriter::{Color, Format as CellFormat, FormatBorder, Workbook as Book};
+        let mut book = Book::new();
+        let sheet = book.add_worksheet();
+        let styled = |f: CellFormat| {
+            f.set_bold()
+                .set_font_color(Color::Red)
+                .set_background_color(Color::Yellow)
+                .set_border(FormatBorder::Thin)
+        };
+        let formats = [
+            styled(CellFormat::new().set_num_format("yyyy-mm-dd")),
+            CellFormat::new().set_num_format("yyyy\"年\"m\"月\"d\"日\""),
+            styled(CellFormat::new().set_num_format("hh:mm")),
+            CellFormat::new().set_num_format("0.00%"),
+            styled(CellFormat::new().set_num_format("#,##0.00")),
+            styled(CellFormat::new()),
+            CellFormat::new().set_num_format_index(14),
+        ];
+        for (r, f) in formats.iter().enumerate() {
+            let r = r as u32;
+            sheet.write_number_with_format(r, 0, 45291.75, f).unwrap();
+            sheet.write_string_with_format(r, 1, "文字", f).unwrap();
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let guarded = guard_zip(&bytes, Format::Xlsx, &Limits::default()).unwrap();
+        let mut stored = zip::ZipArchive::new(Cursor::new(&guarded.stored)).unwrap();
+        let mut styles = Vec::new();
+        stored
+            .by_name("xl/styles.xml")
+            .unwrap()
+            .read_to_end(&mut styles)
+            .unwrap();
+        assert!(
+            memchr::memmem::find(&styles, b"<fonts").is_none(),
+            "slimmed"
+        );
+
+        let ours = read_bytes(bytes.clone(), &Limits::default()).unwrap();
+        let mut wb = Xlsx::new(Cursor::new(bytes)).unwrap();
+        let range = wb.worksheet_range("Sheet1").unwrap();
+        let mut budget = usize::MAX;
+        let theirs = range_grid(&range, &mut budget).unwrap();
+        let cells = |g: &Grid| g.iter().map(|(at, c)| (at, c.clone())).collect::<Vec<_>>();
+        assert_eq!(cells(&ours.sheets[0].grid), cells(&theirs));
+        // Dates and times are told from numbers (not taken as amounts).
+        let dates = cells(&theirs)
+            .iter()
+            .filter(|(at, c)| at.col == 0 && c.number.is_none())
+            .count();
+        assert_eq!(dates, 4, "dates read as dates: {:?}", cells(&theirs));
     }
 
     #[test]

@@ -385,6 +385,55 @@ fn typed_decimals_are_read_exactly() {
     assert_eq!(form["budget"]["total"], "4096.03", "{v:#}");
 }
 
+/// A 指标值 typed as an Excel date (a serial number shown through a date format) is read as the
+/// date the form shows, and taken as a deadline — not as the serial number 45473.
+#[test]
+fn dates_typed_as_dates_are_read_as_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("569301天津市科学技术协会.xlsx");
+    let t = |r: &str, s: &str| format!(r#"<c r="{r}" t="inlineStr"><is><t>{s}</t></is></c>"#);
+    let cells = [
+        format!(r#"<row r="1">{}</row>"#, t("A1", "项目支出绩效目标表")),
+        format!(
+            r#"<row r="2">{}{}</row>"#,
+            t("A2", "项目名称"),
+            t("B2", "按期完成的项目")
+        ),
+        format!(
+            r#"<row r="3">{}{}{}{}</row>"#,
+            t("A3", "一级指标"),
+            t("B3", "二级指标"),
+            t("C3", "三级指标"),
+            t("D3", "指标值")
+        ),
+        format!(
+            r#"<row r="4">{}{}{}<c r="D4" s="1"><v>45473</v></c></row>"#,
+            t("A4", "产出指标"),
+            t("B4", "时效指标"),
+            t("C4", "完成时间"),
+        ),
+    ]
+    .concat();
+    // Cell format 1: number format 14, Excel's built-in short date.
+    let styles = br#"<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts count="1"><font><sz val="11"/></font></fonts><cellXfs count="2"><xf numFmtId="0" fontId="0"/><xf numFmtId="14" fontId="0" applyNumberFormat="1"/></cellXfs></styleSheet>"#;
+    let mut parts = minimal_xlsx(&[("Sheet1".to_string(), sheet_xml("A1:D4", &cells))], None);
+    parts.push(("xl/styles.xml".to_string(), styles.to_vec()));
+    xlsx_from_parts(&path, &parts);
+    let v = inspect(&path);
+    let form = &v["forms"][0];
+    assert_eq!(strings(form, "target"), ["2024-06-30"], "{v:#}");
+    let wb = jixiao::read::read_file(&path, &jixiao::read::Limits::default()).unwrap();
+    let read = jixiao::form::recognise(&wb.sheets[0], &path);
+    assert_eq!(
+        read[0].form.indicators[0].target_parsed.value,
+        jixiao::indicator::Value::Deadline(jixiao::indicator::Date {
+            year: Some(2024),
+            month: 6,
+            day: 30
+        })
+    );
+}
+
 /// A sheet written with a namespace prefix (`<x:mergeCells>`) has its merged cells filled as
 /// any other: the guard leaves what it does not parse to calamine.
 #[test]
