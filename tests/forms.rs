@@ -338,6 +338,27 @@ fn committed_samples_are_up_to_date() {
     assert!(n >= 14);
 }
 
+/// A text cell written inline (no shared-strings part needed).
+fn inline_cell(r: &str, s: &str) -> String {
+    format!(r#"<c r="{r}" t="inlineStr"><is><t>{s}</t></is></c>"#)
+}
+
+/// Rows 1–2 of a target table: its title, and 项目名称 with the project's name.
+fn target_head(project: &str) -> String {
+    [
+        format!(
+            r#"<row r="1">{}</row>"#,
+            inline_cell("A1", "项目支出绩效目标表")
+        ),
+        format!(
+            r#"<row r="2">{}{}</row>"#,
+            inline_cell("A2", "项目名称"),
+            inline_cell("B2", project)
+        ),
+    ]
+    .concat()
+}
+
 /// A figure typed to four decimals is read as typed: calamine gives the nearest double, and
 /// the general float-to-decimal conversion had read 4096.0254 as 4096.025400000001 — the text
 /// a 指标值 typed as a number showed in every output.
@@ -345,15 +366,10 @@ fn committed_samples_are_up_to_date() {
 fn typed_decimals_are_read_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("569301天津市科学技术协会.xlsx");
-    let t = |r: &str, s: &str| format!(r#"<c r="{r}" t="inlineStr"><is><t>{s}</t></is></c>"#);
+    let t = inline_cell;
     let n = |r: &str, v: &str| format!(r#"<c r="{r}"><v>{v}</v></c>"#);
     let cells = [
-        format!(r#"<row r="1">{}</row>"#, t("A1", "项目支出绩效目标表")),
-        format!(
-            r#"<row r="2">{}{}</row>"#,
-            t("A2", "项目名称"),
-            t("B2", "精确到元的项目")
-        ),
+        target_head("精确到元的项目"),
         format!(
             r#"<row r="3">{}{}</row>"#,
             t("A3", "预算数"),
@@ -391,14 +407,9 @@ fn typed_decimals_are_read_exactly() {
 fn dates_typed_as_dates_are_read_as_dates() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("569301天津市科学技术协会.xlsx");
-    let t = |r: &str, s: &str| format!(r#"<c r="{r}" t="inlineStr"><is><t>{s}</t></is></c>"#);
+    let t = inline_cell;
     let cells = [
-        format!(r#"<row r="1">{}</row>"#, t("A1", "项目支出绩效目标表")),
-        format!(
-            r#"<row r="2">{}{}</row>"#,
-            t("A2", "项目名称"),
-            t("B2", "按期完成的项目")
-        ),
+        target_head("按期完成的项目"),
         format!(
             r#"<row r="3">{}{}{}{}</row>"#,
             t("A3", "一级指标"),
