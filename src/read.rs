@@ -700,6 +700,7 @@ fn merge_cells(sheet: &[u8]) -> Option<Vec<Dimensions>> {
     };
     let tail = &sheet[at..];
     let tail = &tail[..CLOSE.find(tail).unwrap_or(tail.len())];
+    // A tail that is not UTF-8 is not read here: calamine is asked, and reports it.
     std::str::from_utf8(tail).ok()?;
     if memchr::memmem::find(tail, b"<!").is_some() || memchr::memmem::find(tail, b"<?").is_some() {
         return merge_cells_xml(tail);
@@ -712,9 +713,10 @@ fn merge_cells(sheet: &[u8]) -> Option<Vec<Dimensions>> {
             break; // the tag does not close
         };
         i = close;
+        // `<mergeCell` must be the whole name (not `<mergeCellX`).
         if tail
             .get(from)
-            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
+            .is_some_and(|&b| xml_space(b) || b == b'/' || b == b'>')
         {
             out.extend(value.and_then(merge_range));
         }
@@ -726,11 +728,10 @@ fn merge_cells(sheet: &[u8]) -> Option<Vec<Dimensions>> {
 /// raw value of attribute `name` if it has one. None when the tag does not close. An
 /// attribute written out of the grammar (no `=`, no quotes) is passed over.
 fn attribute<'a>(xml: &'a [u8], from: usize, name: &[u8]) -> Option<(usize, Option<&'a [u8]>)> {
-    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
     let mut i = from;
     let mut found = None;
     loop {
-        while xml.get(i).copied().is_some_and(space) {
+        while xml.get(i).copied().is_some_and(xml_space) {
             i += 1;
         }
         match *xml.get(i)? {
@@ -744,19 +745,19 @@ fn attribute<'a>(xml: &'a [u8], from: usize, name: &[u8]) -> Option<(usize, Opti
         let key_start = i;
         while xml
             .get(i)
-            .is_some_and(|&b| !space(b) && !matches!(b, b'=' | b'>' | b'/'))
+            .is_some_and(|&b| !xml_space(b) && !matches!(b, b'=' | b'>' | b'/'))
         {
             i += 1;
         }
         let key = &xml[key_start..i];
-        while xml.get(i).copied().is_some_and(space) {
+        while xml.get(i).copied().is_some_and(xml_space) {
             i += 1;
         }
         if xml.get(i) != Some(&b'=') {
             continue;
         }
         i += 1;
-        while xml.get(i).copied().is_some_and(space) {
+        while xml.get(i).copied().is_some_and(xml_space) {
             i += 1;
         }
         let quote = *xml.get(i)?;
@@ -770,6 +771,11 @@ fn attribute<'a>(xml: &'a [u8], from: usize, name: &[u8]) -> Option<(usize, Opti
         }
         i = value_start + len + 1;
     }
+}
+
+/// XML's white space.
+fn xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// "A1:C3" as a range (None when either end is not a cell address).
@@ -924,14 +930,17 @@ fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
     Ok(worst.max(rows_to_last.saturating_mul(width)))
 }
 
-/// calamine builds a dense range spanning an .xls sheet's cells: bound that span first by
-/// reading the cell records' positions from the BIFF stream (the `cfb` crate opens the OLE
-/// container; a container it cannot open is left for calamine to report).
 /// Check an .xls before calamine parses it. Its compound-file structure must open with the
 /// `cfb` crate, which checks the sector chains: calamine 0.38 follows a chain as the file
 /// states it, and a 636-byte file whose chain loops made it grow one buffer past 4 GB (found by
 /// the `read` fuzz target) — an abort nothing can catch. A file `cfb` cannot open is refused
 /// as damaged rather than handed on.
+///
+/// calamine then builds a dense range spanning each sheet's cells, and reserves what each
+/// DIMENSIONS record states: both are bounded first from the BIFF stream, measured two ways
+/// (the larger counts) — record by record in stream order (`xls_dense_cells`, the worst
+/// substream) and as calamine walks it, from each sheet's BOUNDSHEET offset, all sheets
+/// together (`xls_sheet_cells`).
 fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
     let damaged = || {
         err(
@@ -956,7 +965,8 @@ fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// The largest rows × columns span of cell records in any sheet substream of a BIFF8 stream.
+/// The largest rows × columns span of cell records in any substream of a BIFF8 stream, read in
+/// stream order, or the largest number of cells a DIMENSIONS record makes calamine reserve.
 fn xls_dense_cells(book: &[u8]) -> u64 {
     let (mut worst, mut max_row, mut max_col, mut any) = (0u64, 0u64, 0u64, false);
     for (typ, data) in xls_records(book, 0) {
@@ -1376,7 +1386,7 @@ fn convert_ref(data: &calamine::DataRef<'_>) -> Option<GridCell> {
 /// them (a test checks it).
 fn float_cell(f: f64) -> GridCell {
     // Whole and within f64's exact integers; -0.0 and 0.0 take the general path.
-    if f.fract() == 0.0 && f != 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+    if f.fract() == 0.0 && f != 0.0 && f.abs() < EXACT_INTEGERS {
         let i = f as i64;
         return GridCell {
             text: Arc::from(itoa::Buffer::new().format(i)),
@@ -1396,9 +1406,9 @@ fn float_cell(f: f64) -> GridCell {
     float_cell_general(f)
 }
 
-/// Up to this many units of its last place a decimal is read exactly (2^53: every such
-/// integer is a double).
-const SHORT_DECIMAL_UNITS: f64 = 9_007_199_254_740_992.0;
+/// 2^53: every integer below it is a double, exactly. A whole number, or a short decimal's
+/// count of units of its last place, below it is read exactly.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
 
 /// A number typed with one to four decimals (86.18, 0.5, 4096.0254 万元 — to the yuan): Excel
 /// keeps the double nearest to m / 10^k, and this is that decimal, exactly. The general
@@ -1411,7 +1421,7 @@ fn short_decimal(f: f64) -> Option<Decimal> {
     for (k, p) in (1u32..).zip(POWERS) {
         let m = (f * p).round();
         // (NaN and infinities leave here too.)
-        if m.is_nan() || m.abs() >= SHORT_DECIMAL_UNITS {
+        if m.is_nan() || m.abs() >= EXACT_INTEGERS {
             return None;
         }
         // Division is correctly rounded: m / p is the double nearest to the decimal.

@@ -103,9 +103,9 @@ fn main() {
     }
     let (cells, floor_secs, floor_cpu) = floor_result.unwrap_or_default();
 
-    // The stages of ingest on their own.
-    // Reading alone, each workbook dropped once read (as the ingest does): the part of the
-    // ingest's ratio that no faster recognising, scoring or aggregating can take away.
+    // The stages of ingest on their own. First reading alone, each workbook dropped once
+    // read (as the ingest does): the part of the ingest's ratio that no faster recognising,
+    // scoring or aggregating can take away.
     let t = Instant::now();
     let cpu = cpu_secs();
     let read_ok = files
