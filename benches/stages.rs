@@ -8,11 +8,16 @@ use std::hint::black_box;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use calamine::{open_workbook_auto_from_rs, Reader};
+use calamine::open_workbook_auto_from_rs;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jixiao::model::FormKind;
 use jixiao::read::{read_bytes, Limits};
 use jixiao::rules::Rules;
+
+// The floor's own code (and its allocator, mimalloc, as in `jixiao` and the `bench` binary).
+#[path = "../src/bin/floor.rs"]
+#[allow(dead_code)]
+mod floor;
 
 /// One unit's workbooks from the synthetic province: (path, bytes) of the first `.xlsx`
 /// holding a target table and the first holding a self-evaluation.
@@ -44,16 +49,10 @@ fn workbooks(rules: &Rules) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn floor_cells(bytes: &[u8]) -> usize {
-    let Ok(mut wb) = open_workbook_auto_from_rs(Cursor::new(bytes)) else {
-        return 0;
-    };
-    let mut cells = 0;
-    for name in wb.sheet_names() {
-        if let Ok(r) = wb.worksheet_range(&name) {
-            cells += r.used_cells().count();
-        }
+    match open_workbook_auto_from_rs(Cursor::new(bytes)) {
+        Ok(mut wb) => floor::count_cells(&mut wb),
+        Err(_) => 0,
     }
-    cells
 }
 
 fn stages(c: &mut Criterion) {
