@@ -37,6 +37,9 @@ pub struct Limits {
     pub max_dimension_cells: u64,
     /// Non-empty cells kept per workbook.
     pub max_cells: usize,
+    /// Bytes of cell text kept per workbook: every cell of a sheet may name one long shared
+    /// string, which each would otherwise copy (a 100 KB file asking for terabytes).
+    pub max_text_bytes: usize,
     /// Cells calamine would expand an .ods sheet to (rows × columns up to the last value):
     /// calamine builds a dense range, so this bounds its memory (32 bytes a cell).
     pub max_ods_cells: u64,
@@ -57,6 +60,7 @@ impl Default for Limits {
             max_shared_strings: 2_000_000,
             max_dimension_cells: 50_000_000,
             max_cells: 2_000_000,
+            max_text_bytes: 64 << 20,
             max_ods_cells: 4_000_000,
             max_sheets: 1_000,
             keep_parts_bytes: 32 << 20,
@@ -649,11 +653,17 @@ fn guard_archive(
     }
     if format == Format::Ods {
         let entry = zip.by_name("content.xml").map_err(|_| truncated_zip())?;
-        let cells = ods_dense_cells(std::io::BufReader::new(entry))?;
+        let OdsSize { cells, text } = ods_dense_cells(std::io::BufReader::new(entry))?;
         if cells > limits.max_ods_cells {
             return Err(err(
                 "read.hostile",
                 format!("表格声明了 {cells} 个单元格（重复行列），远超绩效表的规模，疑似恶意文件，已拒绝读取"),
+            ));
+        }
+        if text > limits.max_text_bytes as u64 {
+            return Err(err(
+                "read.hostile",
+                format!("表格的重复行列使单元格文字总量达到 {} MB，远超绩效表的规模，疑似恶意文件，已拒绝读取", text >> 20),
             ));
         }
     }
@@ -865,10 +875,21 @@ pub(crate) fn sheet_parts(workbook: &[u8], rels: &[u8]) -> Option<Vec<(String, S
         .collect()
 }
 
+/// What calamine would build of an .ods content.xml, repeats expanded.
+#[derive(Debug, PartialEq, Eq)]
+struct OdsSize {
+    /// The largest dense range of a sheet.
+    cells: u64,
+    /// Bytes of cell text in all: calamine copies a cell's text into each cell it repeats to
+    /// (a 2 KB file, one 1 MB text repeated 100 × 100 times, asked for 10 GB).
+    text: u64,
+}
+
 /// The largest dense range calamine would build for a sheet of an .ods content.xml:
 /// (rows up to the last row with a value) × (columns up to the last value in any row),
-/// counting `number-rows-repeated` and `number-columns-repeated`. Saturates, never overflows.
-fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
+/// counting `number-rows-repeated` and `number-columns-repeated`; and the text it would copy.
+/// Saturates, never overflows.
+fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<OdsSize, ReadError> {
     use quick_xml::events::Event;
     let mut xml = quick_xml::Reader::from_reader(reader);
     let mut buf = Vec::new();
@@ -881,6 +902,8 @@ fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
     };
     let (mut worst, mut rows, mut rows_to_last, mut width) = (0u64, 0u64, 0u64, 0u64);
     let (mut row_repeat, mut col, mut row_last_col) = (1u64, 0u64, 0u64);
+    // Text: of the cell being read (with its column repeat), of the row, of the document.
+    let (mut cell_text, mut cell_repeat, mut row_text, mut text) = (0u64, 0u64, 0u64, 0u64);
     loop {
         let ev = xml
             .read_event_into(&mut buf)
@@ -907,12 +930,23 @@ fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
                         if valued {
                             row_last_col = col;
                         }
+                        (cell_text, cell_repeat) = (0, if empty { 0 } else { n });
                     }
                     _ => {}
                 }
             }
+            Event::Text(ref t) => cell_text = cell_text.saturating_add(t.len() as u64),
+            Event::CData(ref t) => cell_text = cell_text.saturating_add(t.len() as u64),
+            // `&amp;`, `&#x4E00;`: at most four bytes once resolved.
+            Event::GeneralRef(_) => cell_text = cell_text.saturating_add(4),
             Event::End(ref e) => match e.local_name().as_ref() {
+                "table-cell" | "covered-table-cell" => {
+                    row_text = row_text.saturating_add(cell_text.saturating_mul(cell_repeat));
+                    (cell_text, cell_repeat) = (0, 0);
+                }
                 "table-row" => {
+                    text = text.saturating_add(row_text.saturating_mul(row_repeat));
+                    row_text = 0;
                     rows = rows.saturating_add(row_repeat);
                     if row_last_col > 0 {
                         rows_to_last = rows;
@@ -927,7 +961,10 @@ fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<u64, ReadError> {
         }
         buf.clear();
     }
-    Ok(worst.max(rows_to_last.saturating_mul(width)))
+    Ok(OdsSize {
+        cells: worst.max(rows_to_last.saturating_mul(width)),
+        text,
+    })
 }
 
 /// Check an .xls before calamine parses it. Its compound-file structure must open with the
@@ -955,11 +992,21 @@ fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
         .or_else(|_| cfb.open_stream("/Book"))
         .map_err(|_| damaged())?;
     stream.read_to_end(&mut book).map_err(|_| damaged())?;
-    let cells = xls_dense_cells(&book).max(xls_sheet_cells(&book));
+    let sheets = xls_sheet_cells(&book);
+    let cells = xls_dense_cells(&book).max(sheets.cells);
     if cells > limits.max_ods_cells {
         return Err(err(
             "read.hostile",
             format!("工作表单元格分布范围过大（{cells} 个单元格），远超绩效表的规模，疑似恶意文件，已拒绝读取"),
+        ));
+    }
+    if sheets.text > limits.max_text_bytes as u64 {
+        return Err(err(
+            "read.hostile",
+            format!(
+                "工作表单元格引用的文字总量达到 {} MB，远超绩效表的规模，疑似恶意文件，已拒绝读取",
+                sheets.text >> 20
+            ),
         ));
     }
     Ok(())
@@ -1028,19 +1075,31 @@ fn xls_cell_span(typ: u16, data: &[u8]) -> Option<(u64, u64, u64)> {
     Some((row, col.min(last), col.max(last)))
 }
 
+/// What calamine 0.38 builds of an .xls's sheets, read as it reads them.
+#[derive(Debug, PartialEq, Eq)]
+struct XlsSheets {
+    cells: u64,
+    /// Bytes of cell text, at most: calamine copies a shared string into every cell that names
+    /// it (a few thousand LABELSST records naming one 64K-character string: gigabytes).
+    text: u64,
+}
+
 /// The cells calamine 0.38 lays out for the sheets as it reads them — from each BOUNDSHEET
 /// record's offset to that sheet's EOF, not the stream's records in order (a hostile offset
 /// can land inside another record), and every sheet at once: summed over the sheets, each
 /// the rectangle of its cell records and what its DIMENSIONS records reserve. A 20 KB .xls
 /// made calamine hold 3 GB of empty cells that the walk in order did not see (fuzzing).
-fn xls_sheet_cells(book: &[u8]) -> u64 {
+/// With them, the text of their string cells (UTF-8 takes at most three bytes for each byte
+/// or character of BIFF's).
+fn xls_sheet_cells(book: &[u8]) -> XlsSheets {
+    let shared = xls_shared_string_bytes(book);
     // BOUNDSHEET (0x0085) records of the globals, up to its EOF: each sheet's offset.
     let offsets: Vec<usize> = xls_records(book, 0)
         .take_while(|(typ, _)| *typ != 0x000A)
         .filter(|(typ, data)| *typ == 0x0085 && data.len() >= 4)
         .map(|(_, d)| u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize)
         .collect();
-    let mut total: u64 = 0;
+    let (mut total, mut text): (u64, u64) = (0, 0);
     for pos in offsets {
         let (mut rows, mut cols) = ((u64::MAX, 0u64), (u64::MAX, 0u64));
         let (mut reserved, mut depth, mut seen_bof) = (0u64, 0usize, false);
@@ -1059,6 +1118,16 @@ fn xls_sheet_cells(book: &[u8]) -> u64 {
                 0x000A => break,
                 0x0200 => reserved = reserved.saturating_add(xls_dimension_cells(data)),
                 _ => {
+                    text = text.saturating_add(match typ {
+                        // LABELSST: the shared string it names.
+                        0x00FD if data.len() >= 10 => {
+                            let i = u32::from_le_bytes([data[6], data[7], data[8], data[9]]);
+                            shared.get(i as usize).copied().unwrap_or(0)
+                        }
+                        // LABEL, RSTRING, a formula's STRING: text in the record itself.
+                        0x0204 | 0x00D6 | 0x0207 => data.len() as u64 * 3,
+                        _ => 0,
+                    });
                     if let Some((row, first, last)) = xls_cell_span(typ, data) {
                         rows = (rows.0.min(row), rows.1.max(row));
                         cols = (cols.0.min(first), cols.1.max(last));
@@ -1073,7 +1142,102 @@ fn xls_sheet_cells(book: &[u8]) -> u64 {
         };
         total = total.saturating_add(area).saturating_add(reserved);
     }
-    total
+    XlsSheets { cells: total, text }
+}
+
+/// The UTF-8 bytes each string of the globals' shared string table (SST) may take: three for
+/// each of its characters. Read as calamine 0.38's `parse_sst` reads it — the record and the
+/// CONTINUE records after it, a string's characters running on into the next with a fresh
+/// option byte — and, like it, the last SST before the globals' EOF counts. Where calamine
+/// would fail on the table (cut short), the strings read so far are returned: calamine then
+/// refuses the workbook.
+fn xls_shared_string_bytes(book: &[u8]) -> Vec<u64> {
+    let globals: Vec<(u16, &[u8])> = xls_records(book, 0)
+        .take_while(|(typ, _)| *typ != 0x000A)
+        .collect();
+    let Some(at) = globals.iter().rposition(|(typ, _)| *typ == 0x00FC) else {
+        return Vec::new();
+    };
+    let mut parts = globals[at + 1..]
+        .iter()
+        .take_while(|(typ, _)| *typ == 0x003C)
+        .map(|(_, d)| *d);
+    let mut lens = Vec::new();
+    let Some(mut data) = globals[at].1.get(8..) else {
+        return lens;
+    };
+    // Pass over `n` bytes from the current part on, across parts; false if they run out.
+    fn skip<'a>(data: &mut &'a [u8], parts: &mut impl Iterator<Item = &'a [u8]>, n: usize) -> bool {
+        let mut n = n;
+        while n > 0 {
+            if data.is_empty() {
+                match parts.next() {
+                    Some(d) => *data = d,
+                    None => return false,
+                }
+            }
+            let l = n.min(data.len());
+            *data = &data[l..];
+            n -= l;
+        }
+        true
+    }
+    loop {
+        if data.is_empty() {
+            match parts.next() {
+                // calamine reads an empty string from an empty part.
+                Some([]) => {
+                    lens.push(0);
+                    continue;
+                }
+                Some(d) => data = d,
+                None => return lens,
+            }
+        }
+        let [c0, c1, flags, ..] = *data else {
+            return lens;
+        };
+        let cch = u16::from_le_bytes([c0, c1]) as usize;
+        data = &data[3..];
+        let mut runs = 0;
+        if flags & 0x8 != 0 {
+            let [r0, r1, ..] = *data else { return lens };
+            runs = u16::from_le_bytes([r0, r1]) as usize;
+            data = &data[2..];
+        }
+        let mut ext = 0;
+        if flags & 0x4 != 0 {
+            let [e0, e1, e2, e3, ..] = *data else {
+                return lens;
+            };
+            ext = i32::from_le_bytes([e0, e1, e2, e3]) as usize;
+            data = &data[4..];
+        }
+        lens.push(cch as u64 * 3);
+        let (mut left, mut wide) = (cch, flags & 0x1 != 0);
+        while left > 0 {
+            let width = if wide { 2 } else { 1 };
+            let n = left.min(data.len() / width);
+            data = &data[n * width..];
+            left -= n;
+            if left > 0 {
+                match parts.next() {
+                    Some([option, rest @ ..]) => {
+                        wide = option & 0x1 != 0;
+                        data = rest;
+                    }
+                    _ => return lens,
+                }
+            }
+        }
+        if !skip(
+            &mut data,
+            &mut parts,
+            runs.saturating_mul(4).saturating_add(ext),
+        ) {
+            return lens;
+        }
+    }
 }
 
 /// The cells calamine 0.38 reserves room for on a DIMENSIONS record (`parse_dimensions` and
@@ -1227,14 +1391,14 @@ where
 {
     let names = wb.sheet_names();
     check_sheet_count(names.len(), limits)?;
-    let mut budget = limits.max_cells;
+    let mut budget = Budget::of(limits);
     let mut sheets = Vec::with_capacity(names.len());
     for name in names {
         let range = wb
             .worksheet_range(&name)
             .map_err(|e| corrupt(&e.to_string()))?;
         let mut grid = range_grid(&range, &mut budget)?;
-        grid.fill_merges(&merges(wb, &name), &mut budget);
+        grid.fill_merges(&merges(wb, &name), &mut budget.cells);
         sheets.push(Sheet { name, grid });
     }
     Ok(sheets)
@@ -1245,12 +1409,12 @@ macro_rules! streamed_sheets {
     ($wb:expr, $limits:expr, $merges:expr) => {{
         let names = $wb.sheet_names();
         check_sheet_count(names.len(), $limits)?;
-        let mut budget = $limits.max_cells;
+        let mut budget = Budget::of($limits);
         let mut sheets = Vec::with_capacity(names.len());
         for name in names {
             let mut grid = stream_cells!($wb, &name, &mut budget);
             let merges: Vec<Dimensions> = $merges(&mut $wb, &name);
-            grid.fill_merges(&merges, &mut budget);
+            grid.fill_merges(&merges, &mut budget.cells);
             sheets.push(Sheet { name, grid });
         }
         sheets
@@ -1323,7 +1487,7 @@ fn corrupt(detail: &str) -> ReadError {
     )
 }
 
-fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError> {
+fn range_grid(range: &Range<Data>, budget: &mut Budget) -> Result<Grid, ReadError> {
     let mut grid = Grid::default();
     let (r0, c0) = range.start().unwrap_or((0, 0));
     for (r, c, data) in range.used_cells() {
@@ -1338,24 +1502,53 @@ fn range_grid(range: &Range<Data>, budget: &mut usize) -> Result<Grid, ReadError
     Ok(grid)
 }
 
-/// Keep a non-empty cell, within the workbook's cell budget.
+/// What one workbook may still put into its grids (merge fills share their top-left cell's
+/// text: they count as cells only).
+struct Budget {
+    cells: usize,
+    /// Bytes of text left, of `text_limit`.
+    text: usize,
+    text_limit: usize,
+}
+
+impl Budget {
+    fn of(limits: &Limits) -> Budget {
+        Budget {
+            cells: limits.max_cells,
+            text: limits.max_text_bytes,
+            text_limit: limits.max_text_bytes,
+        }
+    }
+}
+
+/// Keep a non-empty cell, within the workbook's cell and text budgets.
 fn push(
     grid: &mut Grid,
     row: u32,
     col: u32,
     cell: Option<GridCell>,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Result<(), ReadError> {
     let Some(cell) = cell else {
         return Ok(());
     };
-    if *budget == 0 {
+    if budget.cells == 0 {
         return Err(err(
             "read.too_many_cells",
             "工作簿中非空单元格过多，不像是绩效表，已停止读取",
         ));
     }
-    *budget -= 1;
+    if cell.text.len() > budget.text {
+        return Err(err(
+            "read.too_much_text",
+            format!(
+                "工作簿中单元格文字总量超过 {} MB（可能是同一段长文字被大量单元格引用），不像是绩效表，已停止读取",
+                (budget.text_limit >> 20).max(1)
+            ),
+        ));
+    }
+    budget.cells -= 1;
+    budget.text -= cell.text.len();
     grid.insert(row, col, cell);
     Ok(())
 }
@@ -1656,6 +1849,54 @@ mod tests {
         assert!(xls_dense_cells(&book) > Limits::default().max_ods_cells);
     }
 
+    /// The shared strings' sizes are read as calamine reads the table: strings that run on into
+    /// CONTINUE records, one byte or two a character; each LABELSST counts its string's.
+    #[test]
+    fn xls_shared_strings_are_measured_as_calamine_reads_them() {
+        use crate::output::legacy::xls_shared_strings_bytes;
+        let long = "长".repeat(6000);
+        let narrow = "a".repeat(9000);
+        let strings = ["项目名称", &long, "abc", &narrow, "指标"];
+        let cells = [
+            (0, 0, 0),
+            (1, 0, 1),
+            (2, 0, 2),
+            (3, 0, 3),
+            (4, 0, 4),
+            (5, 0, 99),
+        ];
+        let bytes = xls_shared_strings_bytes(&strings, &cells).unwrap();
+        let book = {
+            let mut cfb = cfb::CompoundFile::open(Cursor::new(&bytes[..])).unwrap();
+            let mut book = Vec::new();
+            cfb.open_stream("/Workbook")
+                .unwrap()
+                .read_to_end(&mut book)
+                .unwrap();
+            book
+        };
+        let chars = |s: &str| s.chars().count() as u64 * 3;
+        let want: Vec<u64> = strings.iter().map(|s| chars(s)).collect();
+        assert_eq!(xls_shared_string_bytes(&book), want);
+        assert_eq!(xls_sheet_cells(&book).text, want.iter().sum::<u64>());
+        // calamine reads the same strings, none longer than measured.
+        let wb = read_bytes(bytes, &Limits::default()).unwrap();
+        let grid = &wb.sheets[0].grid;
+        for (row, s) in strings.iter().enumerate() {
+            assert_eq!(grid.text(row as u32, 0), *s, "row {row}");
+        }
+        // One long string named by 2,000 cells: 36 MB of copies against a 16 MB budget.
+        let many: Vec<(u16, u16, u32)> = (0..2000).map(|r| (r, 0, 1)).collect();
+        let bytes = xls_shared_strings_bytes(&strings, &many).unwrap();
+        let small = Limits {
+            max_text_bytes: 16 << 20,
+            ..Limits::default()
+        };
+        let e = read_bytes(bytes, &small).unwrap_err();
+        assert_eq!(e.code, "read.hostile");
+        assert!(e.message.contains("文字总量"), "{}", e.message);
+    }
+
     /// Sheets are measured from their BOUNDSHEET offsets, summed, nested substreams skipped.
     #[test]
     fn xls_sheets_are_measured_where_calamine_reads_them() {
@@ -1697,10 +1938,10 @@ mod tests {
         assert_eq!(book.len(), globals_len);
         book.extend(first);
         book.extend(second);
-        assert_eq!(xls_sheet_cells(&book), 1000 * 200 + 1);
+        assert_eq!(xls_sheet_cells(&book).cells, 1000 * 200 + 1);
         // An offset past the end measures nothing (calamine refuses it).
         book[4 + 16 + 4..4 + 16 + 8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(xls_sheet_cells(&book), 1);
+        assert_eq!(xls_sheet_cells(&book).cells, 1);
     }
 
     #[test]
@@ -1748,7 +1989,7 @@ mod tests {
                 r#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table>{table}</table:table></office:spreadsheet></office:body></office:document-content>"#
             )
         };
-        let cells = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap();
+        let cells = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap().cells;
         // 5500 rows × 16384 columns of "x": 90 million cells (calamine took 11 GB).
         let big = r#"<table:table-row table:number-rows-repeated="5500"><table:table-cell office:value-type="string" table:number-columns-repeated="16384"><text:p>x</text:p></table:table-cell></table:table-row>"#;
         assert_eq!(cells(big), 5500 * 16384);
@@ -1758,6 +1999,15 @@ mod tests {
         // An empty run before a value does count: calamine fills it.
         let gap = r#"<table:table-row><table:table-cell table:number-columns-repeated="999"/><table:table-cell office:value-type="float" office:value="1"/></table:table-row>"#;
         assert_eq!(cells(gap), 1000);
+        // Text counts once for each cell it is repeated to.
+        let text = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap().text;
+        assert_eq!(text(big), 5500 * 16384);
+        assert_eq!(text(normal), "项目名称".len() as u64);
+        let long = format!(
+            r#"<table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p>{}</text:p><text:p>b<![CDATA[cd]]>&amp;</text:p></table:table-cell><table:table-cell/></table:table-row>"#,
+            "x".repeat(1000)
+        );
+        assert_eq!(text(&long), 100 * 100 * (1003 + 4));
     }
 
     #[test]
@@ -1891,6 +2141,33 @@ mod tests {
     }
 
     #[test]
+    fn cell_text_is_kept_within_the_text_budget() {
+        let forms = crate::samples::seed_targets();
+        let bytes = crate::samples::xlsx_bytes(&forms, true, false).unwrap();
+        let whole = read_bytes(bytes.clone(), &Limits::default()).unwrap();
+        // Each cell's text counts once; merge fills share theirs and count as cells only.
+        let text: usize = whole
+            .sheets
+            .iter()
+            .flat_map(|s| s.grid.iter())
+            .filter(|(_, c)| c.anchor.is_none())
+            .map(|(_, c)| c.text.len())
+            .sum();
+        let exact = Limits {
+            max_text_bytes: text,
+            ..Limits::default()
+        };
+        assert_eq!(read_bytes(bytes.clone(), &exact).unwrap(), whole);
+        let short = Limits {
+            max_text_bytes: text - 1,
+            ..Limits::default()
+        };
+        let e = read_bytes(bytes, &short).unwrap_err();
+        assert_eq!(e.code, "read.too_much_text");
+        assert!(e.message.contains("文字总量"), "{}", e.message);
+    }
+
+    #[test]
     fn a_part_larger_than_its_declared_size_is_refused() {
         // The guard leaves unread parts out only when the declared sizes fit the keep limit,
         // on the strength of the zip crate bounding each part's output by its declared size.
@@ -1970,7 +2247,7 @@ mod tests {
         let ours = read_bytes(bytes.clone(), &Limits::default()).unwrap();
         let mut wb = Xlsx::new(Cursor::new(bytes)).unwrap();
         let range = wb.worksheet_range("Sheet1").unwrap();
-        let mut budget = usize::MAX;
+        let mut budget = Budget::of(&Limits::default());
         let theirs = range_grid(&range, &mut budget).unwrap();
         let cells = |g: &Grid| g.iter().map(|(at, c)| (at, c.clone())).collect::<Vec<_>>();
         assert_eq!(cells(&ours.sheets[0].grid), cells(&theirs));

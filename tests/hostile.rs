@@ -85,6 +85,31 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         ),
     );
     expect.push(("最大范围.xlsx", "范围"));
+    // One 1 MB shared string named by 20,000 cells: 20 GB if each cell copied it.
+    let long = format!(
+        r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="20000" uniqueCount="1"><si><t>{}</t></si></sst>"#,
+        "x".repeat(1_000_000)
+    );
+    let cells: String = (1..=20_000)
+        .map(|r| format!(r#"<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>"#))
+        .collect();
+    xlsx_from_parts(
+        &input.join("长文字复制.xlsx"),
+        &minimal_xlsx(
+            &[(s("Sheet1"), sheet_xml("A1:A20000", &cells))],
+            Some(long.into_bytes()),
+        ),
+    );
+    expect.push(("长文字复制.xlsx", "文字总量"));
+    // The same in an .xls: one 30,000-character shared string named by 20,000 cells (1.8 GB).
+    let long = "长".repeat(30_000);
+    let cells: Vec<(u16, u16, u32)> = (0..20_000).map(|r| (r, 0, 0)).collect();
+    std::fs::write(
+        input.join("长文字复制.xls"),
+        jixiao::output::legacy::xls_shared_strings_bytes(&[&long], &cells).unwrap(),
+    )
+    .unwrap();
+    expect.push(("长文字复制.xls", "文字总量"));
     // 5,000 sheets.
     let many: Vec<(String, Vec<u8>)> = (0..5000)
         .map(|i| (format!("S{i}"), sheet_xml("A1", "")))
@@ -113,6 +138,21 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         z.finish().unwrap();
     }
     expect.push(("重复行列.ods", "疑似恶意文件"));
+    // A 2 KB .ods: one 1 MB text repeated to 100 × 100 cells (10 GB in calamine's range).
+    {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(input.join("长文字.ods")).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let deflated = zip::write::SimpleFileOptions::default();
+        z.start_file("mimetype", stored).unwrap();
+        z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+            .unwrap();
+        z.start_file("content.xml", deflated).unwrap();
+        write!(z, r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="S"><table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p>{}</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#, "x".repeat(1_000_000)).unwrap();
+        z.finish().unwrap();
+    }
+    expect.push(("长文字.ods", "文字总量"));
     // An .xls with cells in its first and last corners (a 16.7-million-cell span).
     {
         use jixiao::output::legacy::{xls_bytes, CellSheet, Val};

@@ -269,6 +269,85 @@ pub fn xls_bytes(sheets: &[CellSheet], encrypted: bool) -> std::io::Result<Vec<u
     Ok(cfb.into_inner().into_inner())
 }
 
+/// A BIFF8 .xls of one sheet whose text cells name strings of a shared string table (SST), as
+/// Excel writes it: `cells` are (row, column, index into `strings`). Strings of ASCII alone are
+/// stored one byte a character, others UTF-16; a string longer than a record's room runs on
+/// into CONTINUE records, each opening with its option byte. (The form writer writes each
+/// cell's text in its own LABEL record; this is for the reader's tests.)
+pub fn xls_shared_strings_bytes(
+    strings: &[&str],
+    cells: &[(u16, u16, u32)],
+) -> std::io::Result<Vec<u8>> {
+    const ROOM: usize = 8224;
+    // The SST record, then its CONTINUE records.
+    let mut parts: Vec<Vec<u8>> = vec![Vec::new()];
+    let n = (strings.len() as u32).to_le_bytes();
+    parts[0].extend(n);
+    parts[0].extend(n);
+    for s in strings {
+        let wide = !s.is_ascii();
+        let units: Vec<u16> = s.encode_utf16().take(u16::MAX as usize).collect();
+        let width = if wide { 2 } else { 1 };
+        if parts.last().map_or(0, Vec::len) + 3 + width > ROOM {
+            parts.push(Vec::new());
+        }
+        let part = parts.last_mut().expect("one part at least");
+        part.extend((units.len() as u16).to_le_bytes());
+        part.push(u8::from(wide));
+        let mut rest = &units[..];
+        loop {
+            let part = parts.last_mut().expect("one part at least");
+            let fit = ((ROOM - part.len()) / width).min(rest.len());
+            for u in &rest[..fit] {
+                if wide {
+                    part.extend(u.to_le_bytes());
+                } else {
+                    part.push(*u as u8);
+                }
+            }
+            rest = &rest[fit..];
+            if rest.is_empty() {
+                break;
+            }
+            parts.push(vec![u8::from(wide)]);
+        }
+    }
+    let mut sheet = Vec::new();
+    record(&mut sheet, 0x0809, &bof(0x0010));
+    for (r, c, i) in cells {
+        let mut d = Vec::new();
+        d.extend(r.to_le_bytes());
+        d.extend(c.to_le_bytes());
+        d.extend(0x000Fu16.to_le_bytes());
+        d.extend(i.to_le_bytes());
+        record(&mut sheet, 0x00FD, &d);
+    }
+    record(&mut sheet, 0x000A, &[]);
+    let globals = |position: u32| {
+        let mut g = Vec::new();
+        record(&mut g, 0x0809, &bof(0x0005));
+        record(&mut g, 0x0042, &1200u16.to_le_bytes());
+        let mut d = position.to_le_bytes().to_vec();
+        d.extend([0, 0, 2, 0, b'S', b'1']);
+        record(&mut g, 0x0085, &d);
+        for (i, p) in parts.iter().enumerate() {
+            record(&mut g, if i == 0 { 0x00FC } else { 0x003C }, p);
+        }
+        record(&mut g, 0x000A, &[]);
+        g
+    };
+    let mut book = globals(globals(0).len() as u32);
+    book.extend(sheet);
+    let mut cfb =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))?;
+    {
+        let mut stream = cfb.create_stream("/Workbook")?;
+        stream.write_all(&book)?;
+    }
+    cfb.flush()?;
+    Ok(cfb.into_inner().into_inner())
+}
+
 /// An OOXML-encrypted workbook's container (EncryptionInfo + EncryptedPackage), as Excel
 /// writes when a password is set; the package content here is random-looking filler.
 pub fn encrypted_xlsx_bytes() -> std::io::Result<Vec<u8>> {
