@@ -163,7 +163,8 @@ pub enum Value {
     Qualitative {
         attainment: Option<Attainment>,
     },
-    /// Kept verbatim (in `Parsed::text`) and reported, never dropped.
+    /// Reported, never dropped: the text stays as written in the indicator's 指标值 or
+    /// 实际完成值 (the parse does not keep a second copy: a province holds a million).
     Unparsed {
         reason: String,
     },
@@ -179,8 +180,6 @@ pub struct Note {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Parsed {
-    /// The cell text, trimmed.
-    pub text: String,
     pub value: Value,
     pub notes: Vec<Note>,
 }
@@ -188,7 +187,6 @@ pub struct Parsed {
 impl Default for Parsed {
     fn default() -> Self {
         Parsed {
-            text: String::new(),
             value: Value::Empty,
             notes: Vec::new(),
         }
@@ -226,11 +224,7 @@ pub fn parse_with_name(text: &str, name: Option<&str>) -> Parsed {
         let chars = normalise(trimmed);
         parse_value(&chars, name, &mut notes)
     };
-    Parsed {
-        text: trimmed.to_string(),
-        value,
-        notes,
-    }
+    Parsed { value, notes }
 }
 
 /// Fold full-width forms to ASCII, unify operator glyphs, drop white space; ">=", "<=" and
