@@ -663,7 +663,7 @@ fn guard_archive(
         if text > limits.max_text_bytes as u64 {
             return Err(err(
                 "read.hostile",
-                format!("表格的重复行列使单元格文字总量达到 {} MB，远超绩效表的规模，疑似恶意文件，已拒绝读取", text >> 20),
+                format!("表格的单元格文字总量达到 {} MB（重复行列、成串空格展开后），远超绩效表的规模，疑似恶意文件，已拒绝读取", text >> 20),
             ));
         }
     }
@@ -922,16 +922,33 @@ fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<OdsSize, ReadError> 
                     }
                     "table-cell" | "covered-table-cell" => {
                         let n = repeat(e, "table:number-columns-repeated");
-                        let valued = !empty
-                            || e.attributes()
-                                .flatten()
-                                .any(|a| a.key.as_ref() == "office:value-type");
+                        let mut valued = !empty;
+                        // A value written in an attribute, copied into every repeated cell.
+                        let mut held = 0u64;
+                        for a in e.attributes().flatten() {
+                            match a.key.as_ref() {
+                                "office:value-type" => valued = true,
+                                "office:string-value"
+                                | "office:date-value"
+                                | "office:time-value" => held = held.max(a.value.len() as u64),
+                                _ => {}
+                            }
+                        }
                         col = col.saturating_add(n);
                         if valued {
                             row_last_col = col;
                         }
-                        (cell_text, cell_repeat) = (0, if empty { 0 } else { n });
+                        if empty {
+                            row_text = row_text.saturating_add(held.saturating_mul(n));
+                            (cell_text, cell_repeat) = (0, 0);
+                        } else {
+                            (cell_text, cell_repeat) = (held, n);
+                        }
                     }
+                    // `<text:s text:c="N"/>`: N spaces (one tiny element can ask for gigabytes).
+                    "s" => cell_text = cell_text.saturating_add(repeat(e, "text:c")),
+                    // A tab, a line break, a paragraph's line break: one byte each.
+                    "tab" | "line-break" | "p" => cell_text = cell_text.saturating_add(1),
                     _ => {}
                 }
             }
@@ -2001,13 +2018,19 @@ mod tests {
         assert_eq!(cells(gap), 1000);
         // Text counts once for each cell it is repeated to.
         let text = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap().text;
-        assert_eq!(text(big), 5500 * 16384);
-        assert_eq!(text(normal), "项目名称".len() as u64);
+        // (A paragraph counts one byte, for the line break calamine puts between two.)
+        assert_eq!(text(big), 5500 * 16384 * 2);
+        assert_eq!(text(normal), "项目名称".len() as u64 + 1);
         let long = format!(
             r#"<table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p>{}</text:p><text:p>b<![CDATA[cd]]>&amp;</text:p></table:table-cell><table:table-cell/></table:table-row>"#,
             "x".repeat(1000)
         );
-        assert_eq!(text(&long), 100 * 100 * (1003 + 4));
+        assert_eq!(text(&long), 100 * 100 * (1003 + 4 + 2));
+        // Text written as an attribute, and spaces asked for by count.
+        let held = r#"<table:table-row table:number-rows-repeated="10"><table:table-cell office:value-type="string" office:string-value="abcd" table:number-columns-repeated="1000"/></table:table-row>"#;
+        assert_eq!(text(held), 10 * 1000 * 4);
+        let spaces = r#"<table:table-row><table:table-cell office:value-type="string"><text:p>a<text:s text:c="3000000000"/><text:tab/></text:p></table:table-cell></table:table-row>"#;
+        assert_eq!(text(spaces), 1 + 1 + 3_000_000_000 + 1);
     }
 
     #[test]

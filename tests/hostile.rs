@@ -138,21 +138,45 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         z.finish().unwrap();
     }
     expect.push(("重复行列.ods", "疑似恶意文件"));
-    // A 2 KB .ods: one 1 MB text repeated to 100 × 100 cells (10 GB in calamine's range).
-    {
+    // .ods files of a few KB whose text calamine would copy into gigabytes: one 1 MB text
+    // repeated to 100 × 100 cells, a 500 KB text held in an attribute and repeated to
+    // 10 × 1,000 cells, and two billion spaces asked for by one `<text:s>`.
+    let ods = |name: &str, table: &str| {
         use std::io::Write;
-        let mut z = zip::ZipWriter::new(std::fs::File::create(input.join("长文字.ods")).unwrap());
+        let mut z = zip::ZipWriter::new(std::fs::File::create(input.join(name)).unwrap());
         let stored = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored);
         let deflated = zip::write::SimpleFileOptions::default();
         z.start_file("mimetype", stored).unwrap();
         z.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
             .unwrap();
+        z.start_file("META-INF/manifest.xml", deflated).unwrap();
+        z.write_all(br#"<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>"#).unwrap();
         z.start_file("content.xml", deflated).unwrap();
-        write!(z, r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="S"><table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p>{}</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#, "x".repeat(1_000_000)).unwrap();
+        write!(z, r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="S">{table}</table:table></office:spreadsheet></office:body></office:document-content>"#).unwrap();
         z.finish().unwrap();
+    };
+    ods(
+        "长文字.ods",
+        &format!(
+            r#"<table:table-row table:number-rows-repeated="100"><table:table-cell office:value-type="string" table:number-columns-repeated="100"><text:p>{}</text:p></table:table-cell></table:table-row>"#,
+            "x".repeat(1_000_000)
+        ),
+    );
+    ods(
+        "长文字属性.ods",
+        &format!(
+            r#"<table:table-row table:number-rows-repeated="10"><table:table-cell office:value-type="string" office:string-value="{}" table:number-columns-repeated="1000"/></table:table-row>"#,
+            "y".repeat(500_000)
+        ),
+    );
+    ods(
+        "成串空格.ods",
+        r#"<table:table-row><table:table-cell office:value-type="string"><text:p>a<text:s text:c="2000000000"/></text:p></table:table-cell></table:table-row>"#,
+    );
+    for name in ["长文字.ods", "长文字属性.ods", "成串空格.ods"] {
+        expect.push((name, "文字总量"));
     }
-    expect.push(("长文字.ods", "文字总量"));
     // An .xls with cells in its first and last corners (a 16.7-million-cell span).
     {
         use jixiao::output::legacy::{xls_bytes, CellSheet, Val};
