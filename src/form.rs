@@ -128,8 +128,20 @@ pub struct FormRead {
     pub issues: Vec<Issue>,
 }
 
+/// The most forms one file may hold. A unit files a workbook of its projects — dozens, a few
+/// hundred for the largest — and each 项目名称 starts a form: a 2 MB sheet of 400,000 such
+/// cells made 400,000 forms, 2.4 GB, and two million issues, more rows than a sheet of
+/// consolidated.xlsx can take.
+pub const MAX_FORMS_PER_FILE: usize = 2_000;
+
 /// Recognise every form in a sheet.
 pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
+    recognise_at_most(sheet, file, usize::MAX).unwrap_or_default()
+}
+
+/// Recognise every form in a sheet, or, when it holds more than `most`, say how many it holds
+/// (counted before any is read).
+pub fn recognise_at_most(sheet: &Sheet, file: &Path, most: usize) -> Result<Vec<FormRead>, usize> {
     let grid = &sheet.grid;
     let anchors: Vec<CellRef> = grid
         .iter()
@@ -137,6 +149,9 @@ pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
         .filter(|(_, c)| c.anchor.is_none() && has(&c.text, "项") && bare(&c.text) == "项目名称")
         .map(|(at, _)| at)
         .collect();
+    if anchors.len() > most {
+        return Err(anchors.len());
+    }
     let end_row = grid.max_row().map(|r| r + 1).unwrap_or(0);
     // Block starts: the title above each anchor, never above the previous anchor.
     let mut starts = Vec::with_capacity(anchors.len());
@@ -154,7 +169,7 @@ pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
         };
         out.push(block.read(*anchor, source));
     }
-    out
+    Ok(out)
 }
 
 fn is_title(text: &str) -> bool {

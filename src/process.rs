@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::check::check_form;
-use crate::form::{recognise, unit_from_path};
+use crate::form::{recognise_at_most, unit_from_path, MAX_FORMS_PER_FILE};
 use crate::model::{Form, Issue, Severity};
 use crate::read::{load, read_bytes, read_file, Format, Limits, Workbook};
 use crate::rules::Rules;
@@ -119,7 +119,24 @@ pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult
     let from_path = unit_from_path(path);
     let mut forms = Vec::new();
     for sheet in &wb.sheets {
-        for read in recognise(sheet, path) {
+        let room = MAX_FORMS_PER_FILE - forms.len();
+        let reads = match recognise_at_most(sheet, path, room) {
+            Ok(reads) => reads,
+            Err(more) => {
+                let n = forms.len() + more;
+                let message = format!(
+                    "文件中有 {n} 处“项目名称”（每处开始一张表），超过每个文件 {MAX_FORMS_PER_FILE} 张表的上限，疑似异常或恶意文件，已拒绝读取；请按单位分文件报送"
+                );
+                return FileResult {
+                    path: path.to_path_buf(),
+                    format: Some(wb.format),
+                    forms: Vec::new(),
+                    issues: vec![Issue::error("file.too_many_forms", message).in_file(path)],
+                    rejected: true,
+                };
+            }
+        };
+        for read in reads {
             let mut form = read.form;
             fill_unit(&mut form, from_path.as_ref());
             let score = score_form(rules, &form);
@@ -170,5 +187,61 @@ fn fill_unit(form: &mut Form, from_path: Option<&crate::model::Unit>) {
             }
         }
         None => form.unit = Some(crate::model::Sourced::derived(p.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::{Format, Grid, GridCell, Sheet};
+
+    /// A sheet of `n` bare 项目名称 cells, each starting a form.
+    fn anchors(n: u32) -> Workbook {
+        let mut grid = Grid::default();
+        for r in 0..n {
+            let cell = GridCell {
+                text: "项目名称".into(),
+                number: None,
+                anchor: None,
+            };
+            grid.insert(r * 2, 0, cell);
+        }
+        grid.finish();
+        Workbook {
+            format: Format::Xlsx,
+            sheets: vec![Sheet {
+                name: "S".into(),
+                grid,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_file_of_too_many_forms_is_refused_before_they_are_read() {
+        let rules = Rules::national();
+        let path = Path::new("单位/目标表.xlsx");
+        let most = MAX_FORMS_PER_FILE as u32;
+        let ok = process_workbook(path, &anchors(most), &rules);
+        assert_eq!(ok.forms.len(), MAX_FORMS_PER_FILE);
+        assert!(!ok.rejected);
+        // Over the limit, in one sheet or summed over several.
+        let over = process_workbook(path, &anchors(most + 1), &rules);
+        assert!(over.rejected && over.forms.is_empty());
+        assert_eq!(over.issues.len(), 1);
+        assert_eq!(over.issues[0].code, "file.too_many_forms");
+        assert!(
+            over.issues[0].message.contains("2001 处"),
+            "{}",
+            over.issues[0].message
+        );
+        let mut two = anchors(most / 2 + 1);
+        two.sheets.push(two.sheets[0].clone());
+        let over = process_workbook(path, &two, &rules);
+        assert_eq!(over.issues[0].code, "file.too_many_forms");
+        assert!(
+            over.issues[0].message.contains("2002 处"),
+            "{}",
+            over.issues[0].message
+        );
     }
 }

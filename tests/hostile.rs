@@ -101,6 +101,19 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         ),
     );
     expect.push(("长文字复制.xlsx", "文字总量"));
+    // 10,000 cells reading 项目名称, each of which would start a form (400,000 such cells, a
+    // 2 MB file, had made two million issues: more than consolidated.xlsx can hold).
+    let cells: String = (1..=10_000)
+        .map(|r| format!(r#"<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>"#))
+        .collect();
+    xlsx_from_parts(
+        &input.join("万个项目名称.xlsx"),
+        &minimal_xlsx(
+            &[(s("Sheet1"), sheet_xml("A1:A10000", &cells))],
+            Some(r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>项目名称</t></si></sst>"#.as_bytes().to_vec()),
+        ),
+    );
+    expect.push(("万个项目名称.xlsx", "张表的上限"));
     // The same in an .xls: one 30,000-character shared string named by 20,000 cells (1.8 GB).
     let long = "长".repeat(30_000);
     let cells: Vec<(u16, u16, u32)> = (0..20_000).map(|r| (r, 0, 0)).collect();
