@@ -249,6 +249,8 @@ pub trait SheetRows: Sync {
     /// Data rows in all (the sheet's dimension is A1 to the last column of row rows + 1).
     fn rows(&self) -> u64;
     fn groups(&self) -> usize;
+    /// Data rows of group `g`.
+    fn group_rows(&self, g: usize) -> u64;
     /// Feed what group `g`'s rows are made of into its piece's key.
     fn key(&self, g: usize, h: &mut blake3::Hasher);
     /// Append group `g`'s rows (`write_row`'s form: no positions), given the probe's style ids.
@@ -257,6 +259,90 @@ pub trait SheetRows: Sync {
     fn group_word(&self) -> &str {
         "个单位"
     }
+}
+
+/// Data rows one worksheet holds: Excel's 1,048,576 rows, less the header.
+pub const MAX_ROWS: u64 = 1_048_575;
+
+/// Some of a long sheet's groups, in order, on a worksheet of their own: a province of a
+/// million indicators fills 指标明细 and goes on in 指标明细(2).
+pub struct Part<'s> {
+    sheet: &'s dyn SheetRows,
+    name: String,
+    first: usize,
+    groups: usize,
+    rows: u64,
+}
+
+impl Part<'_> {
+    /// The worksheet's name: the sheet's own for the first part, then 指标明细(2), (3), ….
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl SheetRows for Part<'_> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn probe(&self) -> &[&str] {
+        self.sheet.probe()
+    }
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn groups(&self) -> usize {
+        self.groups
+    }
+    fn group_rows(&self, g: usize) -> u64 {
+        self.sheet.group_rows(self.first + g)
+    }
+    fn key(&self, g: usize, h: &mut blake3::Hasher) {
+        self.sheet.key(self.first + g, h)
+    }
+    fn write(&self, g: usize, styles: &[u32], out: &mut Vec<u8>) {
+        self.sheet.write(self.first + g, styles, out)
+    }
+    fn group_word(&self) -> &str {
+        self.sheet.group_word()
+    }
+}
+
+/// A sheet's groups cut, in order, into worksheets of at most `max` rows each (one, for a
+/// sheet that fits, or has no rows). A group stays whole: one of more than `max` rows cannot
+/// be written, and is an error.
+pub fn parts(sheet: &dyn SheetRows, max: u64) -> Result<Vec<Part<'_>>, String> {
+    // (first group, groups, rows) of each worksheet.
+    let mut cuts: Vec<(usize, usize, u64)> = vec![(0, 0, 0)];
+    for g in 0..sheet.groups() {
+        let n = sheet.group_rows(g);
+        if n > max {
+            return Err(format!(
+                "{}中同一单位的 {n} 行超过 Excel 单个工作表 {max} 行数据的上限",
+                sheet.name()
+            ));
+        }
+        if cuts.last().is_some_and(|c| c.2 + n > max) {
+            cuts.push((g, 0, 0));
+        }
+        if let Some(c) = cuts.last_mut() {
+            (c.1, c.2) = (c.1 + 1, c.2 + n);
+        }
+    }
+    Ok(cuts
+        .into_iter()
+        .enumerate()
+        .map(|(k, (first, groups, rows))| Part {
+            sheet,
+            name: match k {
+                0 => sheet.name().to_string(),
+                k => format!("{}({})", sheet.name(), k + 1),
+            },
+            first,
+            groups,
+            rows,
+        })
+        .collect())
 }
 
 /// 指标明细: a row per indicator of the counted forms, grouped by unit.
@@ -289,6 +375,13 @@ impl SheetRows for DetailRows<'_> {
 
     fn groups(&self) -> usize {
         self.groups.len()
+    }
+
+    fn group_rows(&self, g: usize) -> u64 {
+        self.groups[g]
+            .iter()
+            .map(|p| p.form().indicators.len() as u64)
+            .sum()
     }
 
     fn key(&self, g: usize, h: &mut blake3::Hasher) {

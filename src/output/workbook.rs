@@ -339,6 +339,15 @@ struct ProjectSheet<'a> {
     rows: u64,
 }
 
+impl<'a> ProjectSheet<'a> {
+    fn new(agg: &'a Aggregate) -> Self {
+        ProjectSheet {
+            groups: detail::unit_groups(agg.projects.iter()),
+            rows: agg.projects.len() as u64,
+        }
+    }
+}
+
 impl SheetRows for ProjectSheet<'_> {
     fn name(&self) -> &str {
         "项目汇总"
@@ -351,6 +360,9 @@ impl SheetRows for ProjectSheet<'_> {
     }
     fn groups(&self) -> usize {
         self.groups.len()
+    }
+    fn group_rows(&self, g: usize) -> u64 {
+        self.groups[g].len() as u64
     }
     fn key(&self, g: usize, h: &mut blake3::Hasher) {
         detail::key_rows(&self.groups[g], h);
@@ -392,6 +404,9 @@ impl SheetRows for IssueSheet<'_> {
     }
     fn groups(&self) -> usize {
         self.groups.len()
+    }
+    fn group_rows(&self, g: usize) -> u64 {
+        self.groups[g].len() as u64
     }
     fn key(&self, g: usize, h: &mut blake3::Hasher) {
         for row in self.groups[g] {
@@ -521,9 +536,28 @@ pub fn write_workbook(path: &Path, agg: &Aggregate, info: &RunInfo) -> Result<()
 pub struct WorkbookDraft {
     wb: Workbook,
     st: Styles,
+    /// Data rows a worksheet takes before a long sheet goes on in the next (Excel's limit).
+    max_rows: u64,
 }
 
 pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, XlsxError> {
+    start_workbook_with(agg, info, detail::MAX_ROWS)
+}
+
+/// The long sheets' worksheets: a part's name and rows for each (one for a sheet that fits).
+fn sheet_parts(sheet: &dyn SheetRows, max_rows: u64) -> Result<Vec<(String, u64)>, XlsxError> {
+    Ok(detail::parts(sheet, max_rows)
+        .map_err(XlsxError::ParameterError)?
+        .iter()
+        .map(|p| (p.name().to_string(), p.rows()))
+        .collect())
+}
+
+fn start_workbook_with(
+    agg: &Aggregate,
+    info: &RunInfo,
+    max_rows: u64,
+) -> Result<WorkbookDraft, XlsxError> {
     let st = Styles::new();
     let mut wb = Workbook::new();
     // zlib level 2 (rust_xlsxwriter's default is 6): a million-row 指标明细 was a third of
@@ -547,26 +581,28 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
         for p in &agg.projects {
             m.measure_cells(&project_cells(p));
         }
-        let ws = wb.add_worksheet_with_constant_memory()?;
-        ws.set_name("项目汇总")?;
-        spliced_frame(
-            Table::with_widths(ws, &PROJECT_HEADERS, &m.widths, &st)?,
-            "项目汇总",
-            &[&st.text, &st.int, &st.money, &st.percent, &st.score],
-            agg.projects.len(),
-            &[
-                ("=$R2>0", &st.error_fill),
-                ("=$U2<>\"有效\"", &st.warn_fill),
-            ],
-        )?;
+        for (name, rows) in sheet_parts(&ProjectSheet::new(agg), max_rows)? {
+            let ws = wb.add_worksheet_with_constant_memory()?;
+            ws.set_name(&name)?;
+            spliced_frame(
+                Table::with_widths(ws, &PROJECT_HEADERS, &m.widths, &st)?,
+                &name,
+                &[&st.text, &st.int, &st.money, &st.percent, &st.score],
+                rows as usize,
+                &[
+                    ("=$R2>0", &st.error_fill),
+                    ("=$U2<>\"有效\"", &st.warn_fill),
+                ],
+            )?;
+        }
     }
 
     // 指标明细: the frame only (header, widths, filter and highlight over every row, print
     // setup) and a probe row telling the style ids; `finish` splices the rows in
     // (output::detail says why).
-    {
+    for (name, rows) in sheet_parts(&detail::DetailRows::new(agg), max_rows)? {
         let ws = wb.add_worksheet_with_constant_memory()?;
-        ws.set_name(detail::SHEET)?;
+        ws.set_name(&name)?;
         for (c, w) in detail::WIDTHS.iter().enumerate() {
             ws.set_column_width(c as u16, *w as f64)?;
         }
@@ -574,14 +610,14 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
         t.auto_width = false;
         spliced_frame(
             t,
-            detail::SHEET,
+            &name,
             &[&st.text, &st.score],
-            agg.counted_indicators(),
+            rows as usize,
             &[("=OR($P2=\"否\",$P2=\"未填报\")", &st.warn_fill)],
         )?;
     }
 
-    Ok(WorkbookDraft { wb, st })
+    Ok(WorkbookDraft { wb, st, max_rows })
 }
 
 impl WorkbookDraft {
@@ -593,7 +629,11 @@ impl WorkbookDraft {
         info: &RunInfo,
         pieces: Option<detail::PiecesCache>,
     ) -> Result<(), XlsxError> {
-        let WorkbookDraft { mut wb, st } = self;
+        let WorkbookDraft {
+            mut wb,
+            st,
+            max_rows,
+        } = self;
         // 单位汇总: units grouped by 主管部门 with subtotals, then 合计.
         {
             let ws = wb.worksheet_from_name("单位汇总")?;
@@ -627,43 +667,41 @@ impl WorkbookDraft {
             for row in &agg.issues {
                 m.measure_cells(&issue_cells(row));
             }
-            let ws = wb.add_worksheet_with_constant_memory()?;
-            ws.set_name("问题清单")?;
             let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
             let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
-            spliced_frame(
-                Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?,
-                "问题清单",
-                &[&st.text],
-                agg.issues.len(),
-                &[(&error, &st.error_fill), (&warning, &st.warn_fill)],
-            )?;
+            for (name, rows) in sheet_parts(&IssueSheet::new(&agg.issues), max_rows)? {
+                let ws = wb.add_worksheet_with_constant_memory()?;
+                ws.set_name(&name)?;
+                spliced_frame(
+                    Table::with_widths(ws, ISSUE_HEADERS, &m.widths, &st)?,
+                    &name,
+                    &[&st.text],
+                    rows as usize,
+                    &[(&error, &st.error_fill), (&warning, &st.warn_fill)],
+                )?;
+            }
         }
 
         charts(&mut wb, agg, &st)?;
         run_info(&mut wb, agg, info, &st)?;
-        let projects = ProjectSheet {
-            groups: detail::unit_groups(agg.projects.iter()),
-            rows: agg.projects.len() as u64,
-        };
+        let projects = ProjectSheet::new(agg);
         let issues = IssueSheet::new(&agg.issues);
         let indicators = detail::DetailRows::new(agg);
         // 指标明细 last: the biggest part, so that only it and the directory can need ZIP64.
-        let sheets: Vec<&dyn SheetRows> = [
+        // Each long sheet in the parts its frames were made for (`sheet_parts`).
+        let mut parts = Vec::new();
+        for sheet in [
             &projects as &dyn SheetRows,
             &issues as &dyn SheetRows,
             &indicators as &dyn SheetRows,
-        ]
-        .into_iter()
-        .filter(|s| s.rows() > 0)
-        .collect();
-        if let Some(s) = sheets.iter().find(|s| s.rows() >= 1_048_576) {
-            return Err(XlsxError::ParameterError(format!(
-                "{}共 {} 行，超过 Excel 单个工作表 1,048,575 行数据的上限",
-                s.name(),
-                s.rows()
-            )));
+        ] {
+            parts.extend(detail::parts(sheet, max_rows).map_err(XlsxError::ParameterError)?);
         }
+        let sheets: Vec<&dyn SheetRows> = parts
+            .iter()
+            .map(|p| p as &dyn SheetRows)
+            .filter(|s| s.rows() > 0)
+            .collect();
         if sheets.is_empty() {
             return wb.save(path);
         }
@@ -919,6 +957,85 @@ mod tests {
             String::from_utf8(ours).unwrap(),
             detail::positionless(reference)
         );
+    }
+
+    /// A sheet longer than a worksheet holds goes on in 指标明细(2), (3), …, cut between
+    /// units, every row written once and in order.
+    #[test]
+    fn long_sheets_go_on_in_further_worksheets() {
+        use calamine::Reader;
+        let rules = crate::rules::Rules::national();
+        let mut forms = crate::samples::seed_targets();
+        forms.extend(crate::samples::seed_selfevals(&rules));
+        // One file per form, each in a unit of its own: many small groups to cut between.
+        let results: Vec<_> = forms
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut f = f.clone();
+                let unit = crate::model::Unit {
+                    code: Some(format!("{}", 100_001 + i)),
+                    name: format!("单位{i}"),
+                };
+                f.unit = Some(crate::model::Sourced::derived(unit));
+                let bytes = crate::samples::xlsx_bytes(&[f], false, false).unwrap();
+                let wb = crate::read::read_bytes(bytes, &Default::default()).unwrap();
+                let path = std::path::PathBuf::from(format!("{}单位{i}/表.xlsx", 100_001 + i));
+                crate::process::process_workbook(&path, &wb, &rules)
+            })
+            .collect();
+        let agg = crate::aggregate::aggregate(&results, &[], 0, None, &|_| None);
+        let indicators = detail::DetailRows::new(&agg);
+        let largest = (0..indicators.groups())
+            .map(|g| indicators.group_rows(g))
+            .max()
+            .unwrap();
+        let total = agg.counted_indicators() as u64;
+        assert!(total > 2 * largest, "several worksheets' worth");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consolidated.xlsx");
+        let info = RunInfo::default();
+        start_workbook_with(&agg, &info, largest)
+            .unwrap()
+            .finish(&path, &agg, &info, None)
+            .unwrap();
+        let mut book = calamine::open_workbook_auto(&path).unwrap();
+        let names = book.sheet_names();
+        let parts: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with(detail::SHEET))
+            .collect();
+        assert!(parts.len() >= 3, "{names:?}");
+        assert_eq!(parts[0], detail::SHEET);
+        assert_eq!(parts[1], &format!("{}(2)", detail::SHEET));
+        // Every row once, in order, none past the limit; each part headed like the first.
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut header = None;
+        for name in &parts {
+            let range = book.worksheet_range(name).unwrap();
+            let mut it = range
+                .rows()
+                .map(|r| r.iter().map(|c| c.to_string()).collect());
+            let head: Vec<String> = it.next().unwrap();
+            assert_eq!(header.get_or_insert_with(|| head.clone()), &head);
+            let body: Vec<Vec<String>> = it.collect();
+            assert!(!body.is_empty() && body.len() as u64 <= largest, "{name}");
+            rows.extend(body);
+        }
+        assert_eq!(rows.len() as u64, total);
+        // In order (units by code), and a unit's rows are never cut: each part after the
+        // first begins a unit.
+        let codes: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert!(codes.windows(2).all(|w| w[0] <= w[1]), "{codes:?}");
+        let mut at = 0;
+        for pair in parts.windows(2) {
+            at += book.worksheet_range(pair[0]).unwrap().height() - 1;
+            assert_ne!(codes[at - 1], codes[at], "{} begins a unit", pair[1]);
+        }
+        // A unit with more rows than a worksheet holds cannot be written.
+        let err = start_workbook_with(&agg, &info, largest - 1).err().unwrap();
+        assert!(err.to_string().contains("超过 Excel"), "{err}");
     }
 
     #[test]
