@@ -291,3 +291,64 @@ fn hostile_inputs_never_stop_the_run() {
     let peak = reported_peak_mb(&stderr);
     assert!(peak < 300, "peak memory {peak} MB");
 }
+
+/// A unit name and a project name of 40,000 characters (one unit's pasted text): the run
+/// finishes, and consolidated.xlsx holds them cut to the 32,767 characters a cell takes
+/// (the unit's name made the workbook unwritable and the whole night fail).
+#[test]
+fn texts_longer_than_a_cell_are_cut_in_the_workbook() {
+    use std::io::{Read, Write};
+    let samples = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let from = samples
+        .path()
+        .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
+    let mut w = zip::ZipWriter::new(std::fs::File::create(input.join("长文字.xlsx")).unwrap());
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).unwrap();
+        let name = part.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        part.read_to_end(&mut bytes).unwrap();
+        if name == "xl/sharedStrings.xml" {
+            let long = "长".repeat(40_000);
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains("天津市科学技术协会") && text.contains("基层科普能力提升项目"));
+            bytes = text
+                .replace("天津市科学技术协会", &format!("天津市科学技术协会{long}"))
+                .replace(
+                    "基层科普能力提升项目",
+                    &format!("基层科普能力提升项目{long}"),
+                )
+                .into_bytes();
+        }
+        w.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(&bytes).unwrap();
+    }
+    w.finish().unwrap();
+
+    let out = dir.path().join("out");
+    expect_exit(&run_job(&input, &out, &["--no-pdf"]), 0);
+    let mut book = calamine::open_workbook_auto(out.join("consolidated.xlsx")).unwrap();
+    use calamine::Reader;
+    let mut cut = 0;
+    for name in book.sheet_names() {
+        let range = book.worksheet_range(&name).unwrap();
+        for cell in range.used_cells() {
+            let text = cell.2.to_string();
+            assert!(text.encode_utf16().count() <= 32_767, "{name}");
+            if text.ends_with("…（超长，已截断）") {
+                assert!(
+                    text.starts_with("天津市科学技术协会长")
+                        || text.starts_with("基层科普能力提升项目长")
+                );
+                cut += 1;
+            }
+        }
+    }
+    // 单位汇总 and 图表 (the unit), 项目汇总 and 指标明细 (unit and project on every row).
+    assert!(cut > 10, "{cut} cells cut");
+}

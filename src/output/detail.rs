@@ -153,6 +153,7 @@ fn open_cell(out: &mut Vec<u8>, style: u32) {
 /// A text cell as rust_xlsxwriter writes it (an inline string), without its position; a
 /// blank styled cell when the text is empty.
 pub fn text_cell(out: &mut Vec<u8>, style: u32, t: &str) {
+    let t = &*excel_text(t);
     if t.is_empty() {
         return value_cell(out, style, None::<&str>);
     }
@@ -165,6 +166,31 @@ pub fn text_cell(out: &mut Vec<u8>, style: u32, t: &str) {
     });
     escape_into(out, t);
     out.extend_from_slice(b"</t></is></c>");
+}
+
+/// The most a cell holds: 32,767 characters (UTF-16 units), which Excel will not open a
+/// workbook past (and rust_xlsxwriter refuses to write).
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// A text as a cell can hold it: one longer than `MAX_CELL_CHARS` is cut, and says so (the
+/// whole text stays in the unit's own file, at the cell the row names). One unit's pasted
+/// essay would otherwise make the office's workbook unreadable, or unwritable.
+pub fn excel_text(t: &str) -> Cow<'_, str> {
+    // A text of at most that many bytes has at most that many UTF-16 units.
+    if t.len() <= MAX_CELL_CHARS || t.encode_utf16().count() <= MAX_CELL_CHARS {
+        return Cow::Borrowed(t);
+    }
+    const MARK: &str = "…（超长，已截断）";
+    let room = MAX_CELL_CHARS - MARK.encode_utf16().count();
+    let mut units = 0;
+    let end = t
+        .char_indices()
+        .find(|(_, c)| {
+            units += c.len_utf16();
+            units > room
+        })
+        .map_or(t.len(), |(i, _)| i);
+    Cow::Owned(format!("{}{MARK}", &t[..end]))
 }
 
 /// A number cell (`<v>` as `value` prints it), or a blank styled cell for None, without its
@@ -775,6 +801,24 @@ pub(crate) fn positionless(xml: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn texts_longer_than_a_cell_holds_are_cut_and_say_so() {
+        use super::{excel_text, MAX_CELL_CHARS};
+        let short = "项".repeat(MAX_CELL_CHARS);
+        assert_eq!(excel_text(&short), short.as_str());
+        for long in [
+            "项".repeat(40_000),
+            "😀".repeat(20_000),
+            "a".repeat(MAX_CELL_CHARS + 1),
+        ] {
+            let cut = excel_text(&long);
+            assert_eq!(cut.encode_utf16().count(), MAX_CELL_CHARS, "{}", &long[..4]);
+            assert!(cut.ends_with("…（超长，已截断）"));
+            let kept = cut.trim_end_matches("…（超长，已截断）");
+            assert!(long.starts_with(kept));
+        }
+    }
+
     use super::*;
     use rust_decimal::prelude::ToPrimitive;
     use rust_xlsxwriter::{Format, Workbook};

@@ -143,6 +143,7 @@ impl<'a> Table<'a> {
     }
 
     fn text(&mut self, c: u16, s: &str, f: &Format) -> Result<(), XlsxError> {
+        let s = &*detail::excel_text(s);
         self.fit(c, width_of(s) + 2);
         if let Some(ws) = self.ws.as_deref_mut() {
             ws.write_string_with_format(self.row, c, s, f)?;
@@ -738,7 +739,7 @@ fn charts(wb: &mut Workbook, agg: &Aggregate, st: &Styles) -> Result<(), XlsxErr
     }
     for (k, (l, n, m)) in level1.iter().enumerate() {
         let r = 7 + k as u32;
-        ws.write_string_with_format(r, 0, l, &st.text)?;
+        ws.write_string_with_format(r, 0, detail::excel_text(l), &st.text)?;
         let rate = if *n > 0 {
             *m as f64 * 100.0 / *n as f64
         } else {
@@ -761,7 +762,7 @@ fn charts(wb: &mut Workbook, agg: &Aggregate, st: &Styles) -> Result<(), XlsxErr
     }
     for (k, u) in agg.units.iter().enumerate() {
         let r = base + 1 + k as u32;
-        ws.write_string_with_format(r, 0, &u.name, &st.text)?;
+        ws.write_string_with_format(r, 0, detail::excel_text(&u.name), &st.text)?;
         for (c, v) in [u.annual_budget_total, u.executed_total, u.budget_total]
             .iter()
             .enumerate()
@@ -881,7 +882,7 @@ fn run_info(
     ws.write_string_with_format(0, 1, "内容", &st.header)?;
     for (i, (k, v)) in rows.iter().enumerate() {
         ws.write_string_with_format(1 + i as u32, 0, *k, &st.text)?;
-        ws.write_string_with_format(1 + i as u32, 1, v, &st.text)?;
+        ws.write_string_with_format(1 + i as u32, 1, detail::excel_text(v), &st.text)?;
     }
     ws.set_column_width(0, 20)?;
     ws.set_column_width(1, 80)?;
