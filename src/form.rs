@@ -134,14 +134,45 @@ pub struct FormRead {
 /// consolidated.xlsx can take.
 pub const MAX_FORMS_PER_FILE: usize = 2_000;
 
-/// Recognise every form in a sheet.
-pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
-    recognise_at_most(sheet, file, usize::MAX).unwrap_or_default()
+/// The most indicator rows one form may hold (forms have a few dozen): a 2.4 MB sheet of
+/// 300,000 rows under one 三级指标 header made a run of 2.9 GB and a report of thousands of
+/// pages. Reading stops at the next row with an error of this code, which refuses the file.
+pub const MAX_INDICATORS_PER_FORM: usize = 1_000;
+
+/// The code of that error.
+pub const TOO_MANY_INDICATORS: &str = "form.too_many_indicators";
+
+/// The most indicator rows one file may hold: a unit's workbook of 300 projects of 50
+/// indicators has 15,000. Each row held costs about 1 KB until the outputs are written.
+pub const MAX_INDICATORS_PER_FILE: usize = 30_000;
+
+/// What is left of a file's room for forms and indicator rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    pub forms: usize,
+    pub indicators: usize,
 }
 
-/// Recognise every form in a sheet, or, when it holds more than `most`, say how many it holds
-/// (counted before any is read).
-pub fn recognise_at_most(sheet: &Sheet, file: &Path, most: usize) -> Result<Vec<FormRead>, usize> {
+/// A sheet that would take a file past its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TooMany {
+    /// Forms: how many the sheet holds (counted before any is read).
+    Forms(usize),
+    /// Indicator rows: found while reading, and reading stopped.
+    Indicators,
+}
+
+/// Recognise every form in a sheet.
+pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
+    let room = Room {
+        forms: usize::MAX,
+        indicators: usize::MAX,
+    };
+    recognise_within(sheet, file, room).unwrap_or_default()
+}
+
+/// Recognise every form in a sheet within `room`, or say what the sheet has too many of.
+pub fn recognise_within(sheet: &Sheet, file: &Path, room: Room) -> Result<Vec<FormRead>, TooMany> {
     let grid = &sheet.grid;
     let anchors: Vec<CellRef> = grid
         .iter()
@@ -149,8 +180,8 @@ pub fn recognise_at_most(sheet: &Sheet, file: &Path, most: usize) -> Result<Vec<
         .filter(|(_, c)| c.anchor.is_none() && has(&c.text, "项") && bare(&c.text) == "项目名称")
         .map(|(at, _)| at)
         .collect();
-    if anchors.len() > most {
-        return Err(anchors.len());
+    if anchors.len() > room.forms {
+        return Err(TooMany::Forms(anchors.len()));
     }
     let end_row = grid.max_row().map(|r| r + 1).unwrap_or(0);
     // Block starts: the title above each anchor, never above the previous anchor.
@@ -160,6 +191,7 @@ pub fn recognise_at_most(sheet: &Sheet, file: &Path, most: usize) -> Result<Vec<
         starts.push(block_start(grid, a.row, floor));
     }
     let mut out = Vec::with_capacity(anchors.len());
+    let mut indicators = 0;
     for (i, anchor) in anchors.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(end_row);
         let block = Block::new(grid, starts[i], end);
@@ -167,7 +199,12 @@ pub fn recognise_at_most(sheet: &Sheet, file: &Path, most: usize) -> Result<Vec<
             file: file.to_path_buf(),
             sheet: sheet.name.clone(),
         };
-        out.push(block.read(*anchor, source));
+        let read = block.read(*anchor, source);
+        indicators += read.form.indicators.len();
+        if indicators > room.indicators {
+            return Err(TooMany::Indicators);
+        }
+        out.push(read);
     }
     Ok(out)
 }
@@ -750,6 +787,16 @@ impl<'g> Block<'g> {
             let actual = if is_self { text_at(cols.actual) } else { None };
             if level3.is_none() && target.is_none() && actual.is_none() {
                 continue;
+            }
+            if form.indicators.len() == MAX_INDICATORS_PER_FORM {
+                issues.push(
+                    Issue::error(
+                        TOO_MANY_INDICATORS,
+                        format!("绩效指标超过 {MAX_INDICATORS_PER_FORM} 行，不像是一张绩效表，疑似异常或恶意文件"),
+                    )
+                    .at(Some(CellRef::new(r, header.col))),
+                );
+                break;
             }
             // A blank 一级/二级 cell means "same as above" (unmerged forms, ods, xlsb).
             let level1 = str_at(cols.level1).or(last1);

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::check::check_form;
-use crate::form::{recognise_at_most, unit_from_path, MAX_FORMS_PER_FILE};
+use crate::form::{
+    recognise_within, unit_from_path, Room, TooMany, MAX_FORMS_PER_FILE, MAX_INDICATORS_PER_FILE,
+    TOO_MANY_INDICATORS,
+};
 use crate::model::{Form, Issue, Severity};
 use crate::read::{load, read_bytes, read_file, Format, Limits, Workbook};
 use crate::rules::Rules;
@@ -117,25 +120,47 @@ fn content_hash(p: &Processed) -> Option<String> {
 
 pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult {
     let from_path = unit_from_path(path);
-    let mut forms = Vec::new();
+    // The file refused as a whole, with this one issue.
+    let refused = |issue: Issue| FileResult {
+        path: path.to_path_buf(),
+        format: Some(wb.format),
+        forms: Vec::new(),
+        issues: vec![issue],
+        rejected: true,
+    };
+    let mut forms: Vec<Processed> = Vec::new();
+    let mut indicators = 0;
     for sheet in &wb.sheets {
-        let room = MAX_FORMS_PER_FILE - forms.len();
-        let reads = match recognise_at_most(sheet, path, room) {
+        let room = Room {
+            forms: MAX_FORMS_PER_FILE - forms.len(),
+            indicators: MAX_INDICATORS_PER_FILE - indicators,
+        };
+        let reads = match recognise_within(sheet, path, room) {
             Ok(reads) => reads,
-            Err(more) => {
+            Err(TooMany::Forms(more)) => {
                 let n = forms.len() + more;
                 let message = format!(
                     "文件中有 {n} 处“项目名称”（每处开始一张表），超过每个文件 {MAX_FORMS_PER_FILE} 张表的上限，疑似异常或恶意文件，已拒绝读取；请按单位分文件报送"
                 );
-                return FileResult {
-                    path: path.to_path_buf(),
-                    format: Some(wb.format),
-                    forms: Vec::new(),
-                    issues: vec![Issue::error("file.too_many_forms", message).in_file(path)],
-                    rejected: true,
-                };
+                return refused(Issue::error("file.too_many_forms", message).in_file(path));
+            }
+            Err(TooMany::Indicators) => {
+                let message = format!(
+                    "文件中的绩效指标超过 {MAX_INDICATORS_PER_FILE} 行，超过每个文件的上限，疑似异常或恶意文件，已拒绝读取；请按单位分文件报送"
+                );
+                return refused(Issue::error("file.too_many_indicators", message).in_file(path));
             }
         };
+        indicators += reads.iter().map(|r| r.form.indicators.len()).sum::<usize>();
+        if let Some(issue) = reads
+            .iter()
+            .flat_map(|r| &r.issues)
+            .find(|i| i.code == TOO_MANY_INDICATORS)
+        {
+            let mut issue = issue.clone();
+            issue.message.push_str("，整个文件已拒绝读取");
+            return refused(issue);
+        }
         for read in reads {
             let mut form = read.form;
             fill_unit(&mut form, from_path.as_ref());
@@ -214,6 +239,71 @@ mod tests {
                 grid,
             }],
         }
+    }
+
+    /// A sheet of `forms` target tables, one under the other, of `rows` indicator rows each.
+    fn tables(forms: u32, rows: u32) -> Workbook {
+        let mut grid = Grid::default();
+        let mut put = |r: u32, c: u32, t: &str| {
+            let cell = GridCell {
+                text: t.into(),
+                number: None,
+                anchor: None,
+            };
+            grid.insert(r, c, cell);
+        };
+        let mut r = 0;
+        for f in 0..forms {
+            put(r, 0, "项目名称");
+            put(r, 1, &format!("项目{f}"));
+            for (c, h) in ["一级指标", "二级指标", "三级指标", "指标值"]
+                .iter()
+                .enumerate()
+            {
+                put(r + 1, c as u32, h);
+            }
+            for i in 0..rows {
+                put(r + 2 + i, 2, &format!("指标{i}"));
+                put(r + 2 + i, 3, "≥1个");
+            }
+            r += rows + 3;
+        }
+        grid.finish();
+        Workbook {
+            format: Format::Xlsx,
+            sheets: vec![Sheet {
+                name: "S".into(),
+                grid,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_file_of_too_many_indicator_rows_is_refused() {
+        use crate::form::{MAX_INDICATORS_PER_FILE, MAX_INDICATORS_PER_FORM};
+        let rules = Rules::national();
+        let path = Path::new("单位/目标表.xlsx");
+        let most = MAX_INDICATORS_PER_FORM as u32;
+        let ok = process_workbook(path, &tables(2, most), &rules);
+        assert!(!ok.rejected);
+        assert_eq!(ok.forms[1].form.indicators.len(), MAX_INDICATORS_PER_FORM);
+        // One form over: the file is refused, and the issue names the row reading stopped at.
+        let over = process_workbook(path, &tables(2, most + 1), &rules);
+        assert!(over.rejected && over.forms.is_empty());
+        assert_eq!(over.issues.len(), 1);
+        assert_eq!(over.issues[0].code, TOO_MANY_INDICATORS);
+        assert_eq!(
+            over.issues[0].cell,
+            Some(crate::model::CellRef::new(2 + most, 2))
+        );
+        assert!(over.issues[0].message.contains("整个文件已拒绝读取"));
+        // Forms each within their limit, over the file's together.
+        let forms = (MAX_INDICATORS_PER_FILE / MAX_INDICATORS_PER_FORM) as u32;
+        let ok = process_workbook(path, &tables(forms, most), &rules);
+        assert!(!ok.rejected, "{:?}", ok.issues);
+        let over = process_workbook(path, &tables(forms + 1, most), &rules);
+        assert!(over.rejected && over.forms.is_empty());
+        assert_eq!(over.issues[0].code, "file.too_many_indicators");
     }
 
     #[test]

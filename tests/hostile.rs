@@ -114,6 +114,18 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         ),
     );
     expect.push(("万个项目名称.xlsx", "张表的上限"));
+    // One form of 5,000 indicator rows (a 2.4 MB sheet of 300,000 had made a 2.9 GB run).
+    let mut cells = String::from(
+        r#"<row r="1"><c r="A1" t="inlineStr"><is><t>项目名称</t></is></c></row><row r="2"><c r="C2" t="inlineStr"><is><t>三级指标</t></is></c><c r="D2" t="inlineStr"><is><t>指标值</t></is></c></row>"#,
+    );
+    for r in 3..5003 {
+        cells.push_str(&format!(r#"<row r="{r}"><c r="C{r}" t="inlineStr"><is><t>指标</t></is></c><c r="D{r}" t="inlineStr"><is><t>≥1个</t></is></c></row>"#));
+    }
+    xlsx_from_parts(
+        &input.join("五千行指标.xlsx"),
+        &minimal_xlsx(&[(s("Sheet1"), sheet_xml("A1:D5002", &cells))], None),
+    );
+    expect.push(("五千行指标.xlsx", "超过 1000 行"));
     // The same in an .xls: one 30,000-character shared string named by 20,000 cells (1.8 GB).
     let long = "长".repeat(30_000);
     let cells: Vec<(u16, u16, u32)> = (0..20_000).map(|r| (r, 0, 0)).collect();
