@@ -220,16 +220,16 @@ mod tests {
     use super::*;
     use crate::read::{Format, Grid, GridCell, Sheet};
 
-    /// A sheet of `n` bare 项目名称 cells, each starting a form.
-    fn anchors(n: u32) -> Workbook {
+    /// A workbook of one sheet of these text cells (row, column, text).
+    fn workbook(cells: impl IntoIterator<Item = (u32, u32, String)>) -> Workbook {
         let mut grid = Grid::default();
-        for r in 0..n {
+        for (r, c, text) in cells {
             let cell = GridCell {
-                text: "项目名称".into(),
+                text: text.into(),
                 number: None,
                 anchor: None,
             };
-            grid.insert(r * 2, 0, cell);
+            grid.insert(r, c, cell);
         }
         grid.finish();
         Workbook {
@@ -241,41 +241,31 @@ mod tests {
         }
     }
 
+    /// A sheet of `n` bare 项目名称 cells, each starting a form.
+    fn anchors(n: u32) -> Workbook {
+        workbook((0..n).map(|r| (r * 2, 0, "项目名称".to_string())))
+    }
+
     /// A sheet of `forms` target tables, one under the other, of `rows` indicator rows each.
     fn tables(forms: u32, rows: u32) -> Workbook {
-        let mut grid = Grid::default();
-        let mut put = |r: u32, c: u32, t: &str| {
-            let cell = GridCell {
-                text: t.into(),
-                number: None,
-                anchor: None,
-            };
-            grid.insert(r, c, cell);
-        };
+        let mut cells = Vec::new();
         let mut r = 0;
         for f in 0..forms {
-            put(r, 0, "项目名称");
-            put(r, 1, &format!("项目{f}"));
+            cells.push((r, 0, "项目名称".to_string()));
+            cells.push((r, 1, format!("项目{f}")));
             for (c, h) in ["一级指标", "二级指标", "三级指标", "指标值"]
                 .iter()
                 .enumerate()
             {
-                put(r + 1, c as u32, h);
+                cells.push((r + 1, c as u32, h.to_string()));
             }
             for i in 0..rows {
-                put(r + 2 + i, 2, &format!("指标{i}"));
-                put(r + 2 + i, 3, "≥1个");
+                cells.push((r + 2 + i, 2, format!("指标{i}")));
+                cells.push((r + 2 + i, 3, "≥1个".to_string()));
             }
             r += rows + 3;
         }
-        grid.finish();
-        Workbook {
-            format: Format::Xlsx,
-            sheets: vec![Sheet {
-                name: "S".into(),
-                grid,
-            }],
-        }
+        workbook(cells)
     }
 
     #[test]

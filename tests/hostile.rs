@@ -85,34 +85,28 @@ fn build(input: &Path) -> Vec<(&'static str, &'static str)> {
         ),
     );
     expect.push(("最大范围.xlsx", "范围"));
+    // A workbook whose first column's `n` cells all name one shared string.
+    let named = |file: &str, string: &str, n: usize| {
+        let sst = format!(
+            r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>{string}</t></si></sst>"#
+        );
+        let cells: String = (1..=n)
+            .map(|r| format!(r#"<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>"#))
+            .collect();
+        xlsx_from_parts(
+            &input.join(file),
+            &minimal_xlsx(
+                &[(s("Sheet1"), sheet_xml(&format!("A1:A{n}"), &cells))],
+                Some(sst.into_bytes()),
+            ),
+        );
+    };
     // One 1 MB shared string named by 20,000 cells: 20 GB if each cell copied it.
-    let long = format!(
-        r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="20000" uniqueCount="1"><si><t>{}</t></si></sst>"#,
-        "x".repeat(1_000_000)
-    );
-    let cells: String = (1..=20_000)
-        .map(|r| format!(r#"<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>"#))
-        .collect();
-    xlsx_from_parts(
-        &input.join("长文字复制.xlsx"),
-        &minimal_xlsx(
-            &[(s("Sheet1"), sheet_xml("A1:A20000", &cells))],
-            Some(long.into_bytes()),
-        ),
-    );
+    named("长文字复制.xlsx", &"x".repeat(1_000_000), 20_000);
     expect.push(("长文字复制.xlsx", "文字总量"));
     // 10,000 cells reading 项目名称, each of which would start a form (400,000 such cells, a
     // 2 MB file, had made two million issues: more than consolidated.xlsx can hold).
-    let cells: String = (1..=10_000)
-        .map(|r| format!(r#"<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>"#))
-        .collect();
-    xlsx_from_parts(
-        &input.join("万个项目名称.xlsx"),
-        &minimal_xlsx(
-            &[(s("Sheet1"), sheet_xml("A1:A10000", &cells))],
-            Some(r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>项目名称</t></si></sst>"#.as_bytes().to_vec()),
-        ),
-    );
+    named("万个项目名称.xlsx", "项目名称", 10_000);
     expect.push(("万个项目名称.xlsx", "张表的上限"));
     // One form of 5,000 indicator rows (a 2.4 MB sheet of 300,000 had made a 2.9 GB run).
     let mut cells = String::from(
