@@ -1141,8 +1141,9 @@ fn xls_sheet_cells(book: &[u8]) -> XlsSheets {
                             let i = u32::from_le_bytes([data[6], data[7], data[8], data[9]]);
                             shared.get(i as usize).copied().unwrap_or(0)
                         }
-                        // LABEL, RSTRING, a formula's STRING: text in the record itself.
-                        0x0204 | 0x00D6 | 0x0207 => data.len() as u64 * 3,
+                        // LABEL, RSTRING, a formula's STRING: text in the record itself,
+                        // and in the CONTINUE records a long one runs on into.
+                        0x0204 | 0x00D6 | 0x0207 | 0x003C => data.len() as u64 * 3,
                         _ => 0,
                     });
                     if let Some((row, first, last)) = xls_cell_span(typ, data) {
@@ -1912,6 +1913,34 @@ mod tests {
         let e = read_bytes(bytes, &small).unwrap_err();
         assert_eq!(e.code, "read.hostile");
         assert!(e.message.contains("文字总量"), "{}", e.message);
+    }
+
+    /// Text in a sheet's own records counts, with the CONTINUE records it runs on into, once
+    /// for every sheet that reads it.
+    #[test]
+    fn xls_inline_text_counts_with_its_continue_records() {
+        let rec = |typ: u16, data: &[u8]| {
+            let mut r = typ.to_le_bytes().to_vec();
+            r.extend((data.len() as u16).to_le_bytes());
+            r.extend(data);
+            r
+        };
+        let mut sheet = rec(0x0809, &[0; 16]);
+        sheet.extend(rec(0x0204, &[0; 20]));
+        sheet.extend(rec(0x003C, &[0; 100]));
+        sheet.extend(rec(0x0203, &[0; 14]));
+        sheet.extend(rec(0x000A, &[]));
+        // Two BOUNDSHEETs, both at the one sheet.
+        let globals_len = 4 + 16 + 2 * (4 + 8) + 4;
+        let mut book = rec(0x0809, &[0; 16]);
+        for _ in 0..2 {
+            let mut d = (globals_len as u32).to_le_bytes().to_vec();
+            d.extend([0; 4]);
+            book.extend(rec(0x0085, &d));
+        }
+        book.extend(rec(0x000A, &[]));
+        book.extend(sheet);
+        assert_eq!(xls_sheet_cells(&book).text, 2 * (20 + 100) * 3);
     }
 
     /// Sheets are measured from their BOUNDSHEET offsets, summed, nested substreams skipped.
