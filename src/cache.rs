@@ -355,6 +355,21 @@ impl Cache {
 
     /// Remove the entries this run did not use (files gone, changed, or a new version).
     pub fn prune(&self) {
+        // Temporary files a killed run left beside the cache's own files (`store`, the pieces'
+        // writer): any but this run's, which may be being written now.
+        let ours = format!("tmp-{}", std::process::id());
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let stale = name
+                    .to_str()
+                    .and_then(|n| n.rsplit_once('.'))
+                    .is_some_and(|(_, ext)| ext.starts_with("tmp-") && ext != ours);
+                if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
         for sub in ["read", "pdf"] {
             if let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) {
@@ -437,6 +452,23 @@ mod tests {
 
     /// Every sample's processed result reads back from its cache entry exactly as it was made
     /// (forms, scores, issues and their codes, cells, decimals with their scale).
+    /// A killed run's half-written files beside the cache's own are removed by the next run's
+    /// pruning; this run's own temporary files are left to it.
+    #[test]
+    fn pruning_removes_the_temporary_files_of_killed_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), &Limits::default(), &Rules::national(), true).unwrap();
+        let ours = format!("detail.pieces.tmp-{}", std::process::id());
+        for name in ["stamps.bin.tmp-4000001", "detail.pieces.tmp-4000002", &ours] {
+            std::fs::write(dir.path().join(name), b"half").unwrap();
+        }
+        cache.prune();
+        assert!(!dir.path().join("stamps.bin.tmp-4000001").exists());
+        assert!(!dir.path().join("detail.pieces.tmp-4000002").exists());
+        assert!(dir.path().join(&ours).exists());
+        assert!(dir.path().join("stamps.bin").exists());
+    }
+
     #[test]
     fn results_round_trip_through_an_entry() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");

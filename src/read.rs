@@ -525,6 +525,22 @@ fn guard_archive(
         .filter_map(|i| zip.name_for_index(i)?.ok())
         .filter(|n| n.starts_with("xl/worksheets/"))
         .count();
+    // Sheet parts of any kind: a workbook names one for each of its sheets.
+    let sheet_parts_present = (0..zip.len())
+        .filter_map(|i| zip.name_for_index(i)?.ok())
+        .filter(|n| {
+            [
+                "xl/worksheets/",
+                "xl/chartsheets/",
+                "xl/dialogsheets/",
+                "xl/macrosheets/",
+            ]
+            .iter()
+            .any(|dir| n.starts_with(dir))
+                && n.ends_with(".xml")
+                && !n.contains("/_rels/")
+        })
+        .count();
     if sheets > limits.max_sheets {
         return Err(err(
             "read.too_many_sheets",
@@ -558,6 +574,11 @@ fn guard_archive(
         // least the head is kept: DTDs are refused outright (entity expansion), and the
         // sharedStrings counts and sheet dimensions are checked.
         let watch = name.ends_with(".xml") || name.ends_with(".rels");
+        // xl/workbook.xml is kept whole whatever the workbook's size: its sheets are counted.
+        let whole = format == Format::Xlsx && name == "xl/workbook.xml";
+        if whole && declared > MAX_WORKBOOK_XML {
+            return Err(bomb(&name));
+        }
         let mut data: Vec<u8> = Vec::with_capacity(declared.min(1 << 20) as usize);
         let mut real: u64 = 0;
         loop {
@@ -572,16 +593,19 @@ fn guard_archive(
             // form-sized; a larger one goes to calamine as it came, read part by part.
             if total > limits.keep_parts_bytes && stored.is_some() {
                 stored = None;
-                data.truncate(4096);
-                data.shrink_to_fit();
+                if !whole {
+                    data.truncate(4096);
+                    data.shrink_to_fit();
+                }
             }
-            let room = if stored.is_some() {
+            let room = if stored.is_some() || whole {
                 n
             } else {
                 n.min(4096usize.saturating_sub(data.len()))
             };
             data.extend_from_slice(&buf[..room]);
-            if real > limits.max_entry_bytes
+            if (whole && real > MAX_WORKBOOK_XML)
+                || real > limits.max_entry_bytes
                 || total > limits.max_total_bytes
                 || (real > 1 << 20 && real / compressed > limits.max_ratio)
             {
@@ -593,11 +617,12 @@ fn guard_archive(
                 if let Some(merges) = merge_cells(&data) {
                     part_merges.insert(name.clone(), merges);
                 }
-            } else if name == "xl/workbook.xml" {
-                workbook_xml = Some(data.clone());
             } else if name == "xl/_rels/workbook.xml.rels" {
                 workbook_rels = Some(data.clone());
             }
+        }
+        if whole {
+            workbook_xml = Some(data.clone());
         }
         let head = &data[..data.len().min(4096)];
         // Re-pack the part, stored. Should that fail (an odd name, say), calamine gets the
@@ -667,6 +692,18 @@ fn guard_archive(
             ));
         }
     }
+    // calamine parses a sheet's part once for each sheet naming it: 300 sheets naming one
+    // 26 MB part (a 3.7 MB file, within every size limit) took 80 s. Excel writes a part for
+    // each sheet, and distinct parts are bounded by the size limits above.
+    if let Some(wb) = &workbook_xml {
+        let named = sheet_elements(wb);
+        if named > sheet_parts_present {
+            return Err(err(
+                "read.hostile",
+                format!("工作簿的 {named} 个工作表只对应 {sheet_parts_present} 个工作表文件（多个工作表指向同一文件），疑似恶意文件，已拒绝读取"),
+            ));
+        }
+    }
     let merges = match (workbook_xml, workbook_rels) {
         (Some(wb), Some(rels)) => sheet_parts(&wb, &rels).map(|parts| {
             parts
@@ -682,6 +719,25 @@ fn guard_archive(
             .unwrap_or_else(|| bytes.to_vec()),
         merges,
     })
+}
+
+/// The largest xl/workbook.xml read (a workbook of 1,000 sheets takes ≈100 KB).
+const MAX_WORKBOOK_XML: u64 = 8 << 20;
+
+/// How many `<sheet>` elements a workbook.xml holds (as many as it can be read for).
+fn sheet_elements(workbook: &[u8]) -> usize {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(workbook);
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        match r.read_event_into(&mut buf) {
+            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "sheet" => n += 1,
+            Ok(Event::Eof) | Err(_) => return n,
+            _ => {}
+        }
+        buf.clear();
+    }
 }
 
 /// The `<mergeCell ref="A1:B2"/>` ranges of a worksheet part (they follow the cells, in
@@ -1017,6 +1073,14 @@ fn guard_xls(bytes: &[u8], limits: &Limits) -> Result<(), ReadError> {
             format!("工作表单元格分布范围过大（{cells} 个单元格），远超绩效表的规模，疑似恶意文件，已拒绝读取"),
         ));
     }
+    // Sheets whose offsets share a substream are read again for each: 1,000 sheets at one
+    // offset of a 60 MB stream would be read for 60 GB.
+    if sheets.walked > 2 * book.len() as u64 + (1 << 20) {
+        return Err(err(
+            "read.hostile",
+            "多个工作表指向同一段数据（工作表会被重复读取），疑似恶意文件，已拒绝读取",
+        ));
+    }
     if sheets.text > limits.max_text_bytes as u64 {
         return Err(err(
             "read.hostile",
@@ -1099,6 +1163,9 @@ struct XlsSheets {
     /// Bytes of cell text, at most: calamine copies a shared string into every cell that names
     /// it (a few thousand LABELSST records naming one 64K-character string: gigabytes).
     text: u64,
+    /// Bytes of records read, over all the sheets: the stream's length at most when each
+    /// sheet has its own substream, as Excel writes them.
+    walked: u64,
 }
 
 /// The cells calamine 0.38 lays out for the sheets as it reads them — from each BOUNDSHEET
@@ -1116,11 +1183,12 @@ fn xls_sheet_cells(book: &[u8]) -> XlsSheets {
         .filter(|(typ, data)| *typ == 0x0085 && data.len() >= 4)
         .map(|(_, d)| u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize)
         .collect();
-    let (mut total, mut text): (u64, u64) = (0, 0);
+    let (mut total, mut text, mut walked): (u64, u64, u64) = (0, 0, 0);
     for pos in offsets {
         let (mut rows, mut cols) = ((u64::MAX, 0u64), (u64::MAX, 0u64));
         let (mut reserved, mut depth, mut seen_bof) = (0u64, 0usize, false);
         for (typ, data) in xls_records(book, pos) {
+            walked += 4 + data.len() as u64;
             if depth > 0 {
                 match typ {
                     0x0809 => depth += 1,
@@ -1160,7 +1228,11 @@ fn xls_sheet_cells(book: &[u8]) -> XlsSheets {
         };
         total = total.saturating_add(area).saturating_add(reserved);
     }
-    XlsSheets { cells: total, text }
+    XlsSheets {
+        cells: total,
+        text,
+        walked,
+    }
 }
 
 /// The UTF-8 bytes each string of the globals' shared string table (SST) may take: three for
@@ -1940,7 +2012,52 @@ mod tests {
         }
         book.extend(rec(0x000A, &[]));
         book.extend(sheet);
-        assert_eq!(xls_sheet_cells(&book).text, 2 * (20 + 100) * 3);
+        let sheets = xls_sheet_cells(&book);
+        assert_eq!(sheets.text, 2 * (20 + 100) * 3);
+        // Both read the one sheet's records.
+        assert_eq!(sheets.walked, 2 * (4 + 16 + 4 + 20 + 4 + 100 + 4 + 14 + 4));
+    }
+
+    /// Sheets sharing one substream (every BOUNDSHEET at one offset) are refused: calamine
+    /// reads it again for each.
+    #[test]
+    fn xls_sheets_sharing_a_substream_are_refused() {
+        use std::io::Write as _;
+        let rec = |typ: u16, data: &[u8]| {
+            let mut r = typ.to_le_bytes().to_vec();
+            r.extend((data.len() as u16).to_le_bytes());
+            r.extend(data);
+            r
+        };
+        let xls = |sheets: usize| {
+            let mut sheet = rec(0x0809, &[0; 16]);
+            for _ in 0..200 {
+                sheet.extend(rec(0x0099, &[0; 8000]));
+            }
+            sheet.extend(rec(0x000A, &[]));
+            let globals_len = 4 + 16 + sheets * (4 + 8) + 4;
+            let mut book = rec(0x0809, &[0; 16]);
+            for _ in 0..sheets {
+                let mut d = (globals_len as u32).to_le_bytes().to_vec();
+                d.extend([0; 4]);
+                book.extend(rec(0x0085, &d));
+            }
+            book.extend(rec(0x000A, &[]));
+            book.extend(sheet);
+            let mut cfb =
+                cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))
+                    .unwrap();
+            cfb.create_stream("/Workbook")
+                .unwrap()
+                .write_all(&book)
+                .unwrap();
+            cfb.flush().unwrap();
+            cfb.into_inner().into_inner()
+        };
+        assert!(guard_xls(&xls(1), &Limits::default()).is_ok());
+        let e = guard_xls(&xls(10), &Limits::default()).unwrap_err();
+        assert_eq!(e.code, "read.hostile");
+        assert!(e.message.contains("同一段数据"), "{}", e.message);
     }
 
     /// Sheets are measured from their BOUNDSHEET offsets, summed, nested substreams skipped.
