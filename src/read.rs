@@ -1781,6 +1781,14 @@ fn date_text(dt: &calamine::ExcelDateTime) -> String {
 mod tests {
     use super::*;
 
+    /// One BIFF record: type, length, data.
+    fn rec(typ: u16, data: &[u8]) -> Vec<u8> {
+        let mut r = typ.to_le_bytes().to_vec();
+        r.extend((data.len() as u16).to_le_bytes());
+        r.extend(data);
+        r
+    }
+
     #[test]
     fn dates_and_times_read_as_written() {
         use calamine::{ExcelDateTime, ExcelDateTimeType::*};
@@ -1991,12 +1999,6 @@ mod tests {
     /// for every sheet that reads it.
     #[test]
     fn xls_inline_text_counts_with_its_continue_records() {
-        let rec = |typ: u16, data: &[u8]| {
-            let mut r = typ.to_le_bytes().to_vec();
-            r.extend((data.len() as u16).to_le_bytes());
-            r.extend(data);
-            r
-        };
         let mut sheet = rec(0x0809, &[0; 16]);
         sheet.extend(rec(0x0204, &[0; 20]));
         sheet.extend(rec(0x003C, &[0; 100]));
@@ -2023,12 +2025,6 @@ mod tests {
     #[test]
     fn xls_sheets_sharing_a_substream_are_refused() {
         use std::io::Write as _;
-        let rec = |typ: u16, data: &[u8]| {
-            let mut r = typ.to_le_bytes().to_vec();
-            r.extend((data.len() as u16).to_le_bytes());
-            r.extend(data);
-            r
-        };
         let xls = |sheets: usize| {
             let mut sheet = rec(0x0809, &[0; 16]);
             for _ in 0..200 {
@@ -2063,12 +2059,6 @@ mod tests {
     /// Sheets are measured from their BOUNDSHEET offsets, summed, nested substreams skipped.
     #[test]
     fn xls_sheets_are_measured_where_calamine_reads_them() {
-        let rec = |typ: u16, data: &[u8]| {
-            let mut r = typ.to_le_bytes().to_vec();
-            r.extend((data.len() as u16).to_le_bytes());
-            r.extend(data);
-            r
-        };
         let cell = |row: u16, col: u16| {
             let mut d = row.to_le_bytes().to_vec();
             d.extend(col.to_le_bytes());
