@@ -154,15 +154,18 @@ pub struct Room {
 }
 
 /// A sheet that would take a file past its room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TooMany {
     /// Forms: how many the sheet holds (counted before any is read).
     Forms(usize),
-    /// Indicator rows: found while reading, and reading stopped.
+    /// Indicator rows in one form: the error naming the row reading stopped at.
+    FormIndicators(Box<Issue>),
+    /// Indicator rows in the file: found while reading, and reading stopped.
     Indicators,
 }
 
-/// Recognise every form in a sheet.
+/// Recognise every form in a sheet (none when one of them holds more than
+/// `MAX_INDICATORS_PER_FORM` indicator rows: such a sheet is refused).
 pub fn recognise(sheet: &Sheet, file: &Path) -> Vec<FormRead> {
     let room = Room {
         forms: usize::MAX,
@@ -200,6 +203,9 @@ pub fn recognise_within(sheet: &Sheet, file: &Path, room: Room) -> Result<Vec<Fo
             sheet: sheet.name.clone(),
         };
         let read = block.read(*anchor, source);
+        if let Some(issue) = read.issues.iter().find(|i| i.code == TOO_MANY_INDICATORS) {
+            return Err(TooMany::FormIndicators(Box::new(issue.clone())));
+        }
         indicators += read.form.indicators.len();
         if indicators > room.indicators {
             return Err(TooMany::Indicators);

@@ -7,7 +7,6 @@ use crate::cache::Cache;
 use crate::check::check_form;
 use crate::form::{
     recognise_within, unit_from_path, Room, TooMany, MAX_FORMS_PER_FILE, MAX_INDICATORS_PER_FILE,
-    TOO_MANY_INDICATORS,
 };
 use crate::model::{Form, Issue, Severity};
 use crate::read::{load, read_bytes, read_file, Format, Limits, Workbook};
@@ -144,6 +143,11 @@ pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult
                 );
                 return refused(Issue::error("file.too_many_forms", message).in_file(path));
             }
+            Err(TooMany::FormIndicators(issue)) => {
+                let mut issue = *issue;
+                issue.message.push_str("，整个文件已拒绝读取");
+                return refused(issue);
+            }
             Err(TooMany::Indicators) => {
                 let message = format!(
                     "文件中的绩效指标超过 {MAX_INDICATORS_PER_FILE} 行，超过每个文件的上限，疑似异常或恶意文件，已拒绝读取；请按单位分文件报送"
@@ -152,15 +156,6 @@ pub fn process_workbook(path: &Path, wb: &Workbook, rules: &Rules) -> FileResult
             }
         };
         indicators += reads.iter().map(|r| r.form.indicators.len()).sum::<usize>();
-        if let Some(issue) = reads
-            .iter()
-            .flat_map(|r| &r.issues)
-            .find(|i| i.code == TOO_MANY_INDICATORS)
-        {
-            let mut issue = issue.clone();
-            issue.message.push_str("，整个文件已拒绝读取");
-            return refused(issue);
-        }
         for read in reads {
             let mut form = read.form;
             fill_unit(&mut form, from_path.as_ref());
@@ -281,7 +276,7 @@ mod tests {
         let over = process_workbook(path, &tables(2, most + 1), &rules);
         assert!(over.rejected && over.forms.is_empty());
         assert_eq!(over.issues.len(), 1);
-        assert_eq!(over.issues[0].code, TOO_MANY_INDICATORS);
+        assert_eq!(over.issues[0].code, crate::form::TOO_MANY_INDICATORS);
         assert_eq!(
             over.issues[0].cell,
             Some(crate::model::CellRef::new(2 + most, 2))
