@@ -537,7 +537,7 @@ fn guard_archive(
             ]
             .iter()
             .any(|dir| n.starts_with(dir))
-                && n.ends_with(".xml")
+                && (n.ends_with(".xml") || n.ends_with(".bin"))
                 && !n.contains("/_rels/")
         })
         .count();
@@ -574,8 +574,9 @@ fn guard_archive(
         // least the head is kept: DTDs are refused outright (entity expansion), and the
         // sharedStrings counts and sheet dimensions are checked.
         let watch = name.ends_with(".xml") || name.ends_with(".rels");
-        // xl/workbook.xml is kept whole whatever the workbook's size: its sheets are counted.
-        let whole = format == Format::Xlsx && name == "xl/workbook.xml";
+        // The workbook part is kept whole whatever the workbook's size: its sheets are counted.
+        let whole = (format == Format::Xlsx && name == "xl/workbook.xml")
+            || (format == Format::Xlsb && name == "xl/workbook.bin");
         if whole && declared > MAX_WORKBOOK_XML {
             return Err(bomb(&name));
         }
@@ -696,7 +697,10 @@ fn guard_archive(
     // 26 MB part (a 3.7 MB file, within every size limit) took 80 s. Excel writes a part for
     // each sheet, and distinct parts are bounded by the size limits above.
     if let Some(wb) = &workbook_xml {
-        let named = sheet_elements(wb);
+        let named = match format {
+            Format::Xlsb => xlsb_sheet_records(wb),
+            _ => sheet_elements(wb),
+        };
         if named > sheet_parts_present {
             return Err(err(
                 "read.hostile",
@@ -723,6 +727,38 @@ fn guard_archive(
 
 /// The largest xl/workbook.xml read (a workbook of 1,000 sheets takes ≈100 KB).
 const MAX_WORKBOOK_XML: u64 = 8 << 20;
+
+/// How many sheet records (BrtBundleSh) an xlsb's workbook.bin holds, its records read as
+/// calamine 0.38 reads them: a type of one or two bytes, a length of one to four, 7 bits each.
+fn xlsb_sheet_records(bin: &[u8]) -> usize {
+    let (mut at, mut n) = (0usize, 0);
+    let next = |at: &mut usize| -> Option<u8> {
+        let b = bin.get(*at).copied();
+        *at += 1;
+        b
+    };
+    loop {
+        let Some(b) = next(&mut at) else { return n };
+        let typ = if b & 0x80 != 0 {
+            let Some(b2) = next(&mut at) else { return n };
+            (b & 0x7F) as u16 + (((b2 & 0x7F) as u16) << 7)
+        } else {
+            b as u16
+        };
+        let mut len = 0usize;
+        for i in 0..4 {
+            let Some(c) = next(&mut at) else { return n };
+            len += ((c & 0x7F) as usize) << (7 * i);
+            if c & 0x80 == 0 {
+                break;
+            }
+        }
+        if typ == 0x009C {
+            n += 1;
+        }
+        at = at.saturating_add(len);
+    }
+}
 
 /// How many `<sheet>` elements a workbook.xml holds (as many as it can be read for).
 fn sheet_elements(workbook: &[u8]) -> usize {
@@ -2018,6 +2054,41 @@ mod tests {
         assert_eq!(sheets.text, 2 * (20 + 100) * 3);
         // Both read the one sheet's records.
         assert_eq!(sheets.walked, 2 * (4 + 16 + 4 + 20 + 4 + 100 + 4 + 14 + 4));
+    }
+
+    /// An xlsb naming more sheets than it has sheet parts is refused, as an xlsx is.
+    #[test]
+    fn xlsb_sheets_sharing_a_part_are_refused() {
+        use std::io::Write as _;
+        // Records: BrtBundleSh (0x009C, two bytes of type), a one-byte type, a long length.
+        let bundle = [0x9C, 0x01, 0x02, 0xAA, 0xBB];
+        let other = [0x10, 0x81, 0x01]; // type 0x10, 129 bytes follow
+        let xlsb = |sheets: usize| {
+            let mut bin = Vec::new();
+            for _ in 0..sheets {
+                bin.extend(bundle);
+            }
+            bin.extend(other);
+            bin.extend([0u8; 129]);
+            bin.extend(bundle);
+            let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            let opts = zip::write::SimpleFileOptions::default();
+            z.start_file("xl/workbook.bin", opts).unwrap();
+            z.write_all(&bin).unwrap();
+            for i in 0..2 {
+                z.start_file(format!("xl/worksheets/sheet{i}.bin"), opts)
+                    .unwrap();
+                z.write_all(b"x").unwrap();
+            }
+            z.finish().unwrap().into_inner()
+        };
+        assert_eq!(xlsb_sheet_records(&[0x9C, 0x01, 0x00, 0x9C, 0x01, 0x00]), 2);
+        assert!(guard_zip(&xlsb(1), Format::Xlsb, &Limits::default()).is_ok());
+        let e = guard_zip(&xlsb(2), Format::Xlsb, &Limits::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "read.hostile");
+        assert!(e.message.contains("指向同一文件"), "{}", e.message);
     }
 
     /// Sheets sharing one substream (every BOUNDSHEET at one offset) are refused: calamine
