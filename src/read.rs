@@ -514,7 +514,8 @@ fn guard_archive(
         .min(limits.keep_parts_bytes as usize);
     let mut stored = Some(stored::StoredZip::with_capacity(capacity));
     let mut part_merges: HashMap<String, Vec<Dimensions>> = HashMap::new();
-    let (mut workbook_xml, mut workbook_rels) = (None, None);
+    // xl/workbook.xml (xl/workbook.bin for an xlsb) and xl/_rels/workbook.xml.rels.
+    let (mut workbook_part, mut workbook_rels) = (None, None);
     if zip.len() > limits.max_zip_entries {
         return Err(err(
             "read.too_many_parts",
@@ -574,8 +575,10 @@ fn guard_archive(
         // least the head is kept: DTDs are refused outright (entity expansion), and the
         // sharedStrings counts and sheet dimensions are checked.
         let watch = name.ends_with(".xml") || name.ends_with(".rels");
-        // The workbook part is kept whole whatever the workbook's size: its sheets are counted.
-        let whole = (format == Format::Xlsx && name == "xl/workbook.xml")
+        // The workbook part and its relationships are kept whole whatever the workbook's size:
+        // its sheets are counted and their parts compared.
+        let whole = (format == Format::Xlsx
+            && (name == "xl/workbook.xml" || name == "xl/_rels/workbook.xml.rels"))
             || (format == Format::Xlsb && name == "xl/workbook.bin");
         if whole && declared > MAX_WORKBOOK_XML {
             return Err(bomb(&name));
@@ -613,17 +616,21 @@ fn guard_archive(
                 return Err(bomb(&name));
             }
         }
-        if format == Format::Xlsx && stored.is_some() {
-            if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
-                if let Some(merges) = merge_cells(&data) {
-                    part_merges.insert(name.clone(), merges);
-                }
-            } else if name == "xl/_rels/workbook.xml.rels" {
-                workbook_rels = Some(data.clone());
+        if format == Format::Xlsx
+            && stored.is_some()
+            && name.starts_with("xl/worksheets/")
+            && name.ends_with(".xml")
+        {
+            if let Some(merges) = merge_cells(&data) {
+                part_merges.insert(name.clone(), merges);
             }
         }
         if whole {
-            workbook_xml = Some(data.clone());
+            if name.ends_with(".rels") {
+                workbook_rels = Some(data.clone());
+            } else {
+                workbook_part = Some(data.clone());
+            }
         }
         let head = &data[..data.len().min(4096)];
         // Re-pack the part, stored. Should that fail (an odd name, say), calamine gets the
@@ -696,19 +703,38 @@ fn guard_archive(
     // calamine parses a sheet's part once for each sheet naming it: 300 sheets naming one
     // 26 MB part (a 3.7 MB file, within every size limit) took 80 s. Excel writes a part for
     // each sheet, and distinct parts are bounded by the size limits above.
-    if let Some(wb) = &workbook_xml {
+    // Sheets are counted against the sheet parts present, and (xlsx) their parts compared as
+    // a zip lookup would find them, so that neither dummy parts nor a part's name spelt two
+    // ways (`../xl/worksheets/Sheet1.xml`) let one part be read for many sheets.
+    if let Some(wb) = &workbook_part {
         let named = match format {
             Format::Xlsb => xlsb_sheet_records(wb),
             _ => sheet_elements(wb),
         };
-        if named > sheet_parts_present {
+        let parts = match &workbook_rels {
+            Some(rels) if format == Format::Xlsx => sheet_parts(wb, rels).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let distinct = parts
+            .iter()
+            .map(|(_, p)| part_key(p))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let files = if distinct < parts.len() {
+            Some(distinct)
+        } else if named > sheet_parts_present {
+            Some(sheet_parts_present)
+        } else {
+            None
+        };
+        if let Some(files) = files {
             return Err(err(
                 "read.hostile",
-                format!("工作簿的 {named} 个工作表只对应 {sheet_parts_present} 个工作表文件（多个工作表指向同一文件），疑似恶意文件，已拒绝读取"),
+                format!("工作簿的 {named} 个工作表只对应 {files} 个工作表文件（多个工作表指向同一文件），疑似恶意文件，已拒绝读取"),
             ));
         }
     }
-    let merges = match (workbook_xml, workbook_rels) {
+    let merges = match (workbook_part, workbook_rels) {
         (Some(wb), Some(rels)) => sheet_parts(&wb, &rels).map(|parts| {
             parts
                 .into_iter()
@@ -725,7 +751,24 @@ fn guard_archive(
     })
 }
 
-/// The largest xl/workbook.xml read (a workbook of 1,000 sheets takes ≈100 KB).
+/// A part's name as a zip lookup matches it: `\` as `/`, case folded, `.` and `..` resolved.
+fn part_key(part: &str) -> String {
+    let lower = part.replace('\\', "/").to_ascii_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for s in lower.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    segments.join("/")
+}
+
+/// The largest workbook part (xl/workbook.xml, its relationships, xl/workbook.bin) read (a
+/// workbook of 1,000 sheets takes ≈100 KB).
 const MAX_WORKBOOK_XML: u64 = 8 << 20;
 
 /// How many sheet records (BrtBundleSh) an xlsb's workbook.bin holds, its records read as
@@ -2054,6 +2097,22 @@ mod tests {
         assert_eq!(sheets.text, 2 * (20 + 100) * 3);
         // Both read the one sheet's records.
         assert_eq!(sheets.walked, 2 * (4 + 16 + 4 + 20 + 4 + 100 + 4 + 14 + 4));
+    }
+
+    #[test]
+    fn part_names_are_compared_as_a_zip_lookup_matches_them() {
+        for same in [
+            "xl/worksheets/sheet1.xml",
+            "/xl/worksheets/Sheet1.xml",
+            "xl/../xl/./worksheets/SHEET1.xml",
+            "xl\\worksheets\\sheet1.xml",
+        ] {
+            assert_eq!(part_key(same), "xl/worksheets/sheet1.xml", "{same}");
+        }
+        assert_ne!(
+            part_key("xl/worksheets/sheet2.xml"),
+            part_key("xl/worksheets/sheet1.xml")
+        );
     }
 
     /// An xlsb naming more sheets than it has sheet parts is refused, as an xlsx is.
