@@ -686,7 +686,7 @@ fn guard_archive(
     }
     if format == Format::Ods {
         let entry = zip.by_name("content.xml").map_err(|_| truncated_zip())?;
-        let OdsSize { cells, text } = ods_dense_cells(std::io::BufReader::new(entry))?;
+        let OdsSize { cells, text } = ods_size(std::io::BufReader::new(entry))?;
         if cells > limits.max_ods_cells {
             return Err(err(
                 "read.hostile",
@@ -1024,7 +1024,7 @@ struct OdsSize {
 /// (rows up to the last row with a value) × (columns up to the last value in any row),
 /// counting `number-rows-repeated` and `number-columns-repeated`; and the text it would copy.
 /// Saturates, never overflows.
-fn ods_dense_cells(reader: impl std::io::BufRead) -> Result<OdsSize, ReadError> {
+fn ods_size(reader: impl std::io::BufRead) -> Result<OdsSize, ReadError> {
     use quick_xml::events::Event;
     let mut xml = quick_xml::Reader::from_reader(reader);
     let mut buf = Vec::new();
@@ -2272,7 +2272,7 @@ mod tests {
                 r#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table>{table}</table:table></office:spreadsheet></office:body></office:document-content>"#
             )
         };
-        let cells = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap().cells;
+        let cells = |t: &str| ods_size(doc(t).as_bytes()).unwrap().cells;
         // 5500 rows × 16384 columns of "x": 90 million cells (calamine took 11 GB).
         let big = r#"<table:table-row table:number-rows-repeated="5500"><table:table-cell office:value-type="string" table:number-columns-repeated="16384"><text:p>x</text:p></table:table-cell></table:table-row>"#;
         assert_eq!(cells(big), 5500 * 16384);
@@ -2283,7 +2283,7 @@ mod tests {
         let gap = r#"<table:table-row><table:table-cell table:number-columns-repeated="999"/><table:table-cell office:value-type="float" office:value="1"/></table:table-row>"#;
         assert_eq!(cells(gap), 1000);
         // Text counts once for each cell it is repeated to.
-        let text = |t: &str| ods_dense_cells(doc(t).as_bytes()).unwrap().text;
+        let text = |t: &str| ods_size(doc(t).as_bytes()).unwrap().text;
         // (A paragraph counts one byte, for the line break calamine puts between two.)
         assert_eq!(text(big), 5500 * 16384 * 2);
         assert_eq!(text(normal), "项目名称".len() as u64 + 1);

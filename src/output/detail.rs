@@ -300,14 +300,8 @@ pub struct Part<'s> {
     rows: u64,
 }
 
-impl Part<'_> {
-    /// The worksheet's name: the sheet's own for the first part, then 指标明细(2), (3), ….
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
 impl SheetRows for Part<'_> {
+    /// The worksheet's name: the sheet's own for the first part, then 指标明细(2), (3), ….
     fn name(&self) -> &str {
         &self.name
     }

@@ -546,7 +546,7 @@ pub fn start_workbook(agg: &Aggregate, info: &RunInfo) -> Result<WorkbookDraft, 
 }
 
 /// The long sheets' worksheets: a part's name and rows for each (one for a sheet that fits).
-fn sheet_parts(sheet: &dyn SheetRows, max_rows: u64) -> Result<Vec<(String, u64)>, XlsxError> {
+fn worksheets(sheet: &dyn SheetRows, max_rows: u64) -> Result<Vec<(String, u64)>, XlsxError> {
     Ok(detail::parts(sheet, max_rows)
         .map_err(XlsxError::ParameterError)?
         .iter()
@@ -582,7 +582,7 @@ fn start_workbook_with(
         for p in &agg.projects {
             m.measure_cells(&project_cells(p));
         }
-        for (name, rows) in sheet_parts(&ProjectSheet::new(agg), max_rows)? {
+        for (name, rows) in worksheets(&ProjectSheet::new(agg), max_rows)? {
             let ws = wb.add_worksheet_with_constant_memory()?;
             ws.set_name(&name)?;
             spliced_frame(
@@ -601,7 +601,7 @@ fn start_workbook_with(
     // 指标明细: the frame only (header, widths, filter and highlight over every row, print
     // setup) and a probe row telling the style ids; `finish` splices the rows in
     // (output::detail says why).
-    for (name, rows) in sheet_parts(&detail::DetailRows::new(agg), max_rows)? {
+    for (name, rows) in worksheets(&detail::DetailRows::new(agg), max_rows)? {
         let ws = wb.add_worksheet_with_constant_memory()?;
         ws.set_name(&name)?;
         for (c, w) in detail::WIDTHS.iter().enumerate() {
@@ -670,7 +670,7 @@ impl WorkbookDraft {
             }
             let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
             let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
-            for (name, rows) in sheet_parts(&IssueSheet::new(&agg.issues), max_rows)? {
+            for (name, rows) in worksheets(&IssueSheet::new(&agg.issues), max_rows)? {
                 let ws = wb.add_worksheet_with_constant_memory()?;
                 ws.set_name(&name)?;
                 spliced_frame(
@@ -689,7 +689,7 @@ impl WorkbookDraft {
         let issues = IssueSheet::new(&agg.issues);
         let indicators = detail::DetailRows::new(agg);
         // 指标明细 last: the biggest part, so that only it and the directory can need ZIP64.
-        // Each long sheet in the parts its frames were made for (`sheet_parts`).
+        // Each long sheet in the parts its frames were made for (`worksheets`).
         let mut parts = Vec::new();
         for sheet in [
             &projects as &dyn SheetRows,
