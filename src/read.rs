@@ -579,7 +579,8 @@ fn guard_archive(
         // its sheets are counted and their parts compared.
         let whole = (format == Format::Xlsx
             && (name == "xl/workbook.xml" || name == "xl/_rels/workbook.xml.rels"))
-            || (format == Format::Xlsb && name == "xl/workbook.bin");
+            || (format == Format::Xlsb
+                && (name == "xl/workbook.bin" || name == "xl/_rels/workbook.bin.rels"));
         if whole && declared > MAX_WORKBOOK_XML {
             return Err(bomb(&name));
         }
@@ -703,21 +704,33 @@ fn guard_archive(
     // calamine parses a sheet's part once for each sheet naming it: 300 sheets naming one
     // 26 MB part (a 3.7 MB file, within every size limit) took 80 s. Excel writes a part for
     // each sheet, and distinct parts are bounded by the size limits above.
-    // Sheets are counted against the sheet parts present, and (xlsx) their parts compared as
-    // a zip lookup would find them, so that neither dummy parts nor a part's name spelt two
-    // ways (`../xl/worksheets/Sheet1.xml`) let one part be read for many sheets.
+    // Sheets are counted against the sheet parts present, and their parts compared as a zip
+    // lookup would find them, so that neither dummy parts nor a part's name spelt two ways
+    // (`../xl/worksheets/Sheet1.xml`) let one part be read for many sheets.
+    // (sheet name, part) of an xlsx's sheets: compared here, and each sheet's merges found by it.
+    let xlsx_parts = match (&workbook_part, &workbook_rels) {
+        (Some(wb), Some(rels)) if format == Format::Xlsx => sheet_parts(wb, rels),
+        _ => None,
+    };
     if let Some(wb) = &workbook_part {
-        let named = match format {
-            Format::Xlsb => xlsb_sheet_records(wb),
-            _ => sheet_elements(wb),
-        };
-        let parts = match &workbook_rels {
-            Some(rels) if format == Format::Xlsx => sheet_parts(wb, rels).unwrap_or_default(),
-            _ => Vec::new(),
+        let (named, parts) = match format {
+            Format::Xlsb => {
+                let ids = xlsb_sheet_ids(wb);
+                let rels = workbook_rels.as_deref().unwrap_or_default();
+                (ids.len(), xlsb_sheet_parts(&ids, rels))
+            }
+            _ => (
+                sheet_elements(wb),
+                xlsx_parts
+                    .iter()
+                    .flatten()
+                    .map(|(_, part)| part.clone())
+                    .collect(),
+            ),
         };
         let distinct = parts
             .iter()
-            .map(|(_, p)| part_key(p))
+            .map(|p| part_key(p))
             .collect::<std::collections::HashSet<_>>()
             .len();
         let files = if distinct < parts.len() {
@@ -734,15 +747,12 @@ fn guard_archive(
             ));
         }
     }
-    let merges = match (workbook_part, workbook_rels) {
-        (Some(wb), Some(rels)) => sheet_parts(&wb, &rels).map(|parts| {
-            parts
-                .into_iter()
-                .filter_map(|(sheet, part)| Some((sheet, part_merges.remove(&part)?)))
-                .collect()
-        }),
-        _ => None,
-    };
+    let merges = xlsx_parts.map(|parts| {
+        parts
+            .into_iter()
+            .filter_map(|(sheet, part)| Some((sheet, part_merges.remove(&part)?)))
+            .collect()
+    });
     Ok(Guarded {
         stored: stored
             .and_then(stored::StoredZip::finish)
@@ -771,36 +781,87 @@ fn part_key(part: &str) -> String {
 /// workbook of 1,000 sheets takes ≈100 KB).
 const MAX_WORKBOOK_XML: u64 = 8 << 20;
 
-/// How many sheet records (BrtBundleSh) an xlsb's workbook.bin holds, its records read as
-/// calamine 0.38 reads them: a type of one or two bytes, a length of one to four, 7 bits each.
-fn xlsb_sheet_records(bin: &[u8]) -> usize {
-    let (mut at, mut n) = (0usize, 0);
-    let next = |at: &mut usize| -> Option<u8> {
+/// The records of an xlsb binary part, read as calamine 0.38 reads them: a type of one or two
+/// bytes, a length of one to four, 7 bits each. A record cut short ends the walk (calamine
+/// fails the workbook there).
+fn xlsb_records(bin: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    fn byte(bin: &[u8], at: &mut usize) -> Option<u8> {
         let b = bin.get(*at).copied();
         *at += 1;
         b
-    };
-    loop {
-        let Some(b) = next(&mut at) else { return n };
+    }
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let b = byte(bin, &mut at)?;
         let typ = if b & 0x80 != 0 {
-            let Some(b2) = next(&mut at) else { return n };
+            let b2 = byte(bin, &mut at)?;
             (b & 0x7F) as u16 + (((b2 & 0x7F) as u16) << 7)
         } else {
             b as u16
         };
         let mut len = 0usize;
         for i in 0..4 {
-            let Some(c) = next(&mut at) else { return n };
+            let c = byte(bin, &mut at)?;
             len += ((c & 0x7F) as usize) << (7 * i);
             if c & 0x80 == 0 {
                 break;
             }
         }
-        if typ == 0x009C {
-            n += 1;
+        let data = bin.get(at..at.checked_add(len)?)?;
+        at += len;
+        Some((typ, data))
+    })
+}
+
+/// The sheets an xlsb's workbook.bin names (its BrtBundleSh records up to BrtEndBundleShs, as
+/// calamine 0.38 reads them): each sheet's relationship id, None where the record is too short
+/// to hold one. A record without a relationship (length 0xFFFFFFFF) is no sheet to calamine.
+fn xlsb_sheet_ids(bin: &[u8]) -> Vec<Option<String>> {
+    let u32_at = |d: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
+    };
+    let mut ids = Vec::new();
+    for (typ, data) in xlsb_records(bin) {
+        match typ {
+            0x0090 => break, // BrtEndBundleShs
+            0x009C => {
+                let Some(len) = u32_at(data, 8) else {
+                    ids.push(None);
+                    continue;
+                };
+                if len == u32::MAX {
+                    continue;
+                }
+                let id = (len as usize)
+                    .checked_mul(2)
+                    .and_then(|n| data.get(12..12 + n))
+                    .map(|utf16| {
+                        let units: Vec<u16> = utf16
+                            .chunks_exact(2)
+                            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                            .collect();
+                        String::from_utf16_lossy(&units)
+                    });
+                ids.push(id);
+            }
+            _ => {}
         }
-        at = at.saturating_add(len);
     }
+    ids
+}
+
+/// The zip part of each sheet an xlsb names that its relationships resolve (calamine reads
+/// `xl/` + the target, whatever its form).
+fn xlsb_sheet_parts(ids: &[Option<String>], rels: &[u8]) -> Vec<String> {
+    let targets: HashMap<String, String> = xml_elements(rels, "Relationship", ["Id", "Target"])
+        .unwrap_or_default()
+        .into_iter()
+        .map(|[id, target]| (id, target))
+        .collect();
+    ids.iter()
+        .flatten()
+        .filter_map(|id| Some(format!("xl/{}", targets.get(id)?)))
+        .collect()
 }
 
 /// How many `<sheet>` elements a workbook.xml holds (as many as it can be read for).
@@ -959,42 +1020,45 @@ fn merge_cells_xml(tail: &[u8]) -> Option<Vec<Dimensions>> {
     Some(out)
 }
 
-/// (sheet name, zip part) of every sheet, from xl/workbook.xml and its relationships.
-pub(crate) fn sheet_parts(workbook: &[u8], rels: &[u8]) -> Option<Vec<(String, String)>> {
+/// The two attributes `keys` of every `tag` element of an XML part (`id` matches `r:id` by its
+/// local name; other keys match exactly); None if the part is not well-formed UTF-8 XML or an
+/// element lacks one of them.
+fn xml_elements(xml: &[u8], tag: &str, keys: [&str; 2]) -> Option<Vec<[String; 2]>> {
     use quick_xml::events::Event;
-    let elements = |xml: &[u8], tag: &str, keys: [&str; 2]| -> Option<Vec<[String; 2]>> {
-        let mut r = quick_xml::Reader::from_str(std::str::from_utf8(xml).ok()?);
-        let mut out = Vec::new();
-        loop {
-            match r.read_event().ok()? {
-                Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == tag => {
-                    let mut found: [Option<String>; 2] = [None, None];
-                    for a in e.attributes().flatten() {
-                        for (slot, key) in found.iter_mut().zip(keys) {
-                            // `r:id` matches "id" by local name; "Id" and "name" exactly.
-                            if a.key.as_ref() == key
-                                || (key == "id" && a.key.local_name().as_ref() == "id")
-                            {
-                                *slot = Some(
-                                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                                        .ok()?
-                                        .to_string(),
-                                );
-                            }
+    let mut r = quick_xml::Reader::from_str(std::str::from_utf8(xml).ok()?);
+    let mut out = Vec::new();
+    loop {
+        match r.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == tag => {
+                let mut found: [Option<String>; 2] = [None, None];
+                for a in e.attributes().flatten() {
+                    for (slot, key) in found.iter_mut().zip(keys) {
+                        if a.key.as_ref() == key
+                            || (key == "id" && a.key.local_name().as_ref() == "id")
+                        {
+                            *slot = Some(
+                                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                    .ok()?
+                                    .to_string(),
+                            );
                         }
                     }
-                    let [Some(a), Some(b)] = found else {
-                        return None;
-                    };
-                    out.push([a, b]);
                 }
-                Event::Eof => return Some(out),
-                _ => {}
+                let [Some(a), Some(b)] = found else {
+                    return None;
+                };
+                out.push([a, b]);
             }
+            Event::Eof => return Some(out),
+            _ => {}
         }
-    };
-    let sheets = elements(workbook, "sheet", ["name", "id"])?;
-    let targets: HashMap<String, String> = elements(rels, "Relationship", ["Id", "Target"])?
+    }
+}
+
+/// (sheet name, zip part) of every sheet, from xl/workbook.xml and its relationships.
+pub(crate) fn sheet_parts(workbook: &[u8], rels: &[u8]) -> Option<Vec<(String, String)>> {
+    let sheets = xml_elements(workbook, "sheet", ["name", "id"])?;
+    let targets: HashMap<String, String> = xml_elements(rels, "Relationship", ["Id", "Target"])?
         .into_iter()
         .map(|[id, target]| {
             let part = match target.strip_prefix('/') {
@@ -2115,39 +2179,88 @@ mod tests {
         );
     }
 
-    /// An xlsb naming more sheets than it has sheet parts is refused, as an xlsx is.
+    /// An xlsb whose sheets name one part is refused, as an xlsx is: whether it has fewer
+    /// sheet parts than sheets, or dummy parts beside the one read, or the one part spelt two
+    /// ways.
     #[test]
     fn xlsb_sheets_sharing_a_part_are_refused() {
         use std::io::Write as _;
-        // Records: BrtBundleSh (0x009C, two bytes of type), a one-byte type, a long length.
-        let bundle = [0x9C, 0x01, 0x02, 0xAA, 0xBB];
-        let other = [0x10, 0x81, 0x01]; // type 0x10, 129 bytes follow
-        let xlsb = |sheets: usize| {
-            let mut bin = Vec::new();
-            for _ in 0..sheets {
-                bin.extend(bundle);
-            }
-            bin.extend(other);
+        // A BrtBundleSh (type 0x009C: two bytes) naming relationship `id`, as Excel writes it.
+        let bundle = |id: &str| {
+            let wide = |s: &str| {
+                let mut b = (s.encode_utf16().count() as u32).to_le_bytes().to_vec();
+                b.extend(s.encode_utf16().flat_map(u16::to_le_bytes));
+                b
+            };
+            let mut data = vec![0u8; 8];
+            data.extend(wide(id));
+            data.extend(wide(&format!("表{id}")));
+            let mut r = vec![0x9C, 0x01, data.len() as u8];
+            r.extend(data);
+            r
+        };
+        let xlsb = |targets: &[&str], parts: usize| {
+            let mut bin = vec![0x10, 0x81, 0x01]; // type 0x10, 129 bytes follow
             bin.extend([0u8; 129]);
-            bin.extend(bundle);
+            let mut rels = String::from("<Relationships>");
+            for (i, target) in targets.iter().enumerate() {
+                bin.extend(bundle(&format!("rId{i}")));
+                rels.push_str(&format!(r#"<Relationship Id="rId{i}" Target="{target}"/>"#));
+            }
+            rels.push_str("</Relationships>");
+            bin.extend([0x90, 0x01, 0x00]); // BrtEndBundleShs: what follows names no sheet
+            bin.extend(bundle("rId9"));
             let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
             let opts = zip::write::SimpleFileOptions::default();
             z.start_file("xl/workbook.bin", opts).unwrap();
             z.write_all(&bin).unwrap();
-            for i in 0..2 {
+            z.start_file("xl/_rels/workbook.bin.rels", opts).unwrap();
+            z.write_all(rels.as_bytes()).unwrap();
+            for i in 1..=parts {
                 z.start_file(format!("xl/worksheets/sheet{i}.bin"), opts)
                     .unwrap();
                 z.write_all(b"x").unwrap();
             }
             z.finish().unwrap().into_inner()
         };
-        assert_eq!(xlsb_sheet_records(&[0x9C, 0x01, 0x00, 0x9C, 0x01, 0x00]), 2);
-        assert!(guard_zip(&xlsb(1), Format::Xlsb, &Limits::default()).is_ok());
-        let e = guard_zip(&xlsb(2), Format::Xlsb, &Limits::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.code, "read.hostile");
-        assert!(e.message.contains("指向同一文件"), "{}", e.message);
+        let ok = ["worksheets/sheet1.bin", "worksheets/sheet2.bin"];
+        assert!(guard_zip(&xlsb(&ok, 2), Format::Xlsb, &Limits::default()).is_ok());
+        for (targets, parts) in [
+            // Two sheets, one part.
+            (&ok[..], 1),
+            // Two sheets naming one part, a dummy part beside it.
+            (&["worksheets/sheet1.bin", "worksheets/sheet1.bin"][..], 2),
+            // One part spelt two ways.
+            (
+                &[
+                    "worksheets/sheet1.bin",
+                    "Worksheets/../worksheets/Sheet1.bin",
+                ][..],
+                2,
+            ),
+        ] {
+            let e = guard_zip(&xlsb(targets, parts), Format::Xlsb, &Limits::default())
+                .err()
+                .unwrap_or_else(|| panic!("{targets:?} {parts}"));
+            assert_eq!(e.code, "read.hostile");
+            assert!(e.message.contains("指向同一文件"), "{}", e.message);
+        }
+    }
+
+    /// Sheets an xlsb's workbook.bin names, read as calamine reads them.
+    #[test]
+    fn xlsb_sheet_records_read_as_calamine_reads_them() {
+        // Too short to name a relationship: still a sheet (calamine fails on it).
+        assert_eq!(
+            xlsb_sheet_ids(&[0x9C, 0x01, 0x00, 0x9C, 0x01, 0x00]),
+            vec![None, None]
+        );
+        // No relationship (0xFFFFFFFF): no sheet; a record cut short ends the walk.
+        let mut bin = vec![0x9C, 0x01, 12];
+        bin.extend([0u8; 8]);
+        bin.extend(u32::MAX.to_le_bytes());
+        bin.extend([0x9C, 0x01, 0x05, 0x00]);
+        assert_eq!(xlsb_sheet_ids(&bin), Vec::<Option<String>>::new());
     }
 
     /// Sheets sharing one substream (every BOUNDSHEET at one offset) are refused: calamine
