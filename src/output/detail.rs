@@ -330,7 +330,8 @@ impl SheetRows for Part<'_> {
 
 /// A sheet's groups cut, in order, into worksheets of at most `max` rows each (one, for a
 /// sheet that fits, or has no rows). A group stays whole: one of more than `max` rows cannot
-/// be written, and is an error.
+/// be written, and is an error (the sheets make their groups fit: `unit_groups`; only a single
+/// form of more rows than a worksheet holds could be one).
 pub fn parts(sheet: &dyn SheetRows, max: u64) -> Result<Vec<Part<'_>>, String> {
     // (first group, groups, rows) of each worksheet.
     let mut cuts: Vec<(usize, usize, u64)> = vec![(0, 0, 0)];
@@ -372,9 +373,14 @@ pub struct DetailRows<'a> {
 }
 
 impl<'a> DetailRows<'a> {
-    pub fn new(agg: &'a Aggregate) -> Self {
+    /// `max`: the rows a worksheet takes (`MAX_ROWS`), which no group exceeds.
+    pub fn new(agg: &'a Aggregate, max: u64) -> Self {
         DetailRows {
-            groups: unit_groups(agg.counted().filter(|p| !p.form().indicators.is_empty())),
+            groups: unit_groups(
+                agg.counted().filter(|p| !p.form().indicators.is_empty()),
+                |p| p.form().indicators.len() as u64,
+                max,
+            ),
             rows: agg.counted_indicators() as u64,
         }
     }
@@ -422,15 +428,32 @@ impl SheetRows for DetailRows<'_> {
 }
 
 /// Forms grouped by unit, in the order given (sorted by unit): each group's rows are one
-/// deflated piece of a sheet, kept in the cache while the group is unchanged.
+/// deflated piece of a sheet, kept in the cache while the group is unchanged. A unit of more
+/// than `max` rows (`rows` of each form) is cut into groups of at most `max` between its
+/// forms, so that a worksheet can hold every group: one unit sending more rows than Excel's
+/// limit goes on in the next worksheet rather than failing the night's workbook.
 pub fn unit_groups<'a, 'p>(
     forms: impl Iterator<Item = &'p ProjectRow<'a>>,
+    rows: impl Fn(&ProjectRow) -> u64,
+    max: u64,
 ) -> Vec<Vec<&'p ProjectRow<'a>>> {
     let mut groups: Vec<Vec<&ProjectRow>> = Vec::new();
+    let mut filled = 0u64;
     for p in forms {
+        let n = rows(p);
         match groups.last_mut() {
-            Some(g) if g[0].unit_code == p.unit_code && g[0].unit_name == p.unit_name => g.push(p),
-            _ => groups.push(vec![p]),
+            Some(g)
+                if g[0].unit_code == p.unit_code
+                    && g[0].unit_name == p.unit_name
+                    && filled.saturating_add(n) <= max =>
+            {
+                g.push(p);
+                filled += n;
+            }
+            _ => {
+                groups.push(vec![p]);
+                filled = n;
+            }
         }
     }
     groups

@@ -341,9 +341,10 @@ struct ProjectSheet<'a> {
 }
 
 impl<'a> ProjectSheet<'a> {
-    fn new(agg: &'a Aggregate) -> Self {
+    /// `max`: the rows a worksheet takes, which no group exceeds.
+    fn new(agg: &'a Aggregate, max: u64) -> Self {
         ProjectSheet {
-            groups: detail::unit_groups(agg.projects.iter()),
+            groups: detail::unit_groups(agg.projects.iter(), |_| 1, max),
             rows: agg.projects.len() as u64,
         }
     }
@@ -382,9 +383,13 @@ struct IssueSheet<'a> {
 }
 
 impl<'a> IssueSheet<'a> {
-    fn new(issues: &'a [IssueRow]) -> Self {
+    /// `max`: the rows a worksheet takes; a unit's issues of one severity past it are cut into
+    /// several groups.
+    fn new(issues: &'a [IssueRow], max: u64) -> Self {
+        let max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
         let groups = issues
             .chunk_by(|a, b| a.issue.severity == b.issue.severity && a.unit_code == b.unit_code)
+            .flat_map(|g| g.chunks(max))
             .collect();
         IssueSheet {
             groups,
@@ -582,7 +587,7 @@ fn start_workbook_with(
         for p in &agg.projects {
             m.measure_cells(&project_cells(p));
         }
-        for (name, rows) in worksheets(&ProjectSheet::new(agg), max_rows)? {
+        for (name, rows) in worksheets(&ProjectSheet::new(agg, max_rows), max_rows)? {
             let ws = wb.add_worksheet_with_constant_memory()?;
             ws.set_name(&name)?;
             spliced_frame(
@@ -601,7 +606,7 @@ fn start_workbook_with(
     // 指标明细: the frame only (header, widths, filter and highlight over every row, print
     // setup) and a probe row telling the style ids; `finish` splices the rows in
     // (output::detail says why).
-    for (name, rows) in worksheets(&detail::DetailRows::new(agg), max_rows)? {
+    for (name, rows) in worksheets(&detail::DetailRows::new(agg, max_rows), max_rows)? {
         let ws = wb.add_worksheet_with_constant_memory()?;
         ws.set_name(&name)?;
         for (c, w) in detail::WIDTHS.iter().enumerate() {
@@ -670,7 +675,7 @@ impl WorkbookDraft {
             }
             let error = format!("=$A2=\"{}\"", Severity::Error.label_zh());
             let warning = format!("=$A2=\"{}\"", Severity::Warning.label_zh());
-            for (name, rows) in worksheets(&IssueSheet::new(&agg.issues), max_rows)? {
+            for (name, rows) in worksheets(&IssueSheet::new(&agg.issues, max_rows), max_rows)? {
                 let ws = wb.add_worksheet_with_constant_memory()?;
                 ws.set_name(&name)?;
                 spliced_frame(
@@ -685,9 +690,9 @@ impl WorkbookDraft {
 
         charts(&mut wb, agg, &st)?;
         run_info(&mut wb, agg, info, &st)?;
-        let projects = ProjectSheet::new(agg);
-        let issues = IssueSheet::new(&agg.issues);
-        let indicators = detail::DetailRows::new(agg);
+        let projects = ProjectSheet::new(agg, max_rows);
+        let issues = IssueSheet::new(&agg.issues, max_rows);
+        let indicators = detail::DetailRows::new(agg, max_rows);
         // 指标明细 last: the biggest part, so that only it and the directory can need ZIP64.
         // Each long sheet in the parts its frames were made for (`worksheets`).
         let mut parts = Vec::new();
@@ -986,7 +991,7 @@ mod tests {
             })
             .collect();
         let agg = crate::aggregate::aggregate(&results, &[], 0, None, &|_| None);
-        let indicators = detail::DetailRows::new(&agg);
+        let indicators = detail::DetailRows::new(&agg, detail::MAX_ROWS);
         let largest = (0..indicators.groups())
             .map(|g| indicators.group_rows(g))
             .max()
@@ -1034,9 +1039,119 @@ mod tests {
             at += book.worksheet_range(pair[0]).unwrap().height() - 1;
             assert_ne!(codes[at - 1], codes[at], "{} begins a unit", pair[1]);
         }
-        // A unit with more rows than a worksheet holds cannot be written.
+        // A form with more rows than a worksheet holds cannot be written.
         let err = start_workbook_with(&agg, &info, largest - 1).err().unwrap();
         assert!(err.to_string().contains("超过 Excel"), "{err}");
+    }
+
+    /// One unit sending more rows than a worksheet holds goes on in the next worksheet, cut
+    /// between its forms (项目汇总, 问题清单 and 指标明细 alike), rather than failing the
+    /// night's workbook.
+    #[test]
+    fn a_unit_longer_than_a_worksheet_goes_on_in_the_next() {
+        use calamine::Reader;
+        let rules = crate::rules::Rules::national();
+        let mut seed = crate::samples::seed_targets();
+        seed.extend(crate::samples::seed_selfevals(&rules));
+        // One unit, a file per form, each form sent in four files (the copies are duplicates:
+        // rows of 项目汇总 and 问题清单, not of 指标明细).
+        let forms: Vec<_> = (0..4).flat_map(|_| seed.iter()).collect();
+        let results: Vec<_> = forms
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut f = (*f).clone();
+                let unit = crate::model::Unit {
+                    code: Some("100001".into()),
+                    name: "单位".into(),
+                };
+                f.unit = Some(crate::model::Sourced::derived(unit));
+                let bytes = crate::samples::xlsx_bytes(&[f], false, false).unwrap();
+                let wb = crate::read::read_bytes(bytes, &Default::default()).unwrap();
+                let path = std::path::PathBuf::from(format!("100001单位/表{i}.xlsx"));
+                crate::process::process_workbook(&path, &wb, &rules)
+            })
+            .collect();
+        let agg = crate::aggregate::aggregate(&results, &[], 0, None, &|_| None);
+        let largest_form = agg
+            .counted()
+            .map(|p| p.form().indicators.len() as u64)
+            .max()
+            .unwrap();
+        let total = agg.counted_indicators() as u64;
+        assert!(total > 2 * largest_form, "{total} {largest_form}");
+        assert!(
+            agg.projects.len() as u64 > largest_form,
+            "{}",
+            agg.projects.len()
+        );
+        assert!(
+            agg.issues.len() as u64 > largest_form,
+            "{}",
+            agg.issues.len()
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consolidated.xlsx");
+        let info = RunInfo::default();
+        start_workbook_with(&agg, &info, largest_form)
+            .unwrap()
+            .finish(&path, &agg, &info, None)
+            .unwrap();
+        let mut book = calamine::open_workbook_auto(&path).unwrap();
+        let names = book.sheet_names();
+        // Each sheet's parts: every row once and in order, none past the limit.
+        let body = |book: &mut calamine::Sheets<_>, sheet: &str| -> Vec<Vec<String>> {
+            let parts: Vec<String> = names
+                .iter()
+                .filter(|n| *n == sheet || n.starts_with(&format!("{sheet}(")))
+                .cloned()
+                .collect();
+            let mut rows = Vec::new();
+            for name in &parts {
+                let range = book.worksheet_range(name).unwrap();
+                let body: Vec<Vec<String>> = range
+                    .rows()
+                    .skip(1)
+                    .map(|r| r.iter().map(|c| c.to_string()).collect())
+                    .collect();
+                assert!(
+                    !body.is_empty() && body.len() as u64 <= largest_form,
+                    "{name}: {}",
+                    body.len()
+                );
+                rows.extend(body);
+            }
+            assert!(parts.len() >= 2, "{sheet} in several worksheets: {names:?}");
+            rows
+        };
+        let details = body(&mut book, detail::SHEET);
+        assert_eq!(details.len() as u64, total);
+        assert!(details.iter().all(|r| r[0] == "100001"));
+        let projects = body(&mut book, "项目汇总");
+        assert_eq!(projects.len(), agg.projects.len());
+        let issues = body(&mut book, "问题清单");
+        assert_eq!(issues.len(), agg.issues.len());
+        // The rows are those of the sheets written whole (a worksheet without the limit).
+        let whole = dir.path().join("whole.xlsx");
+        start_workbook(&agg, &info)
+            .unwrap()
+            .finish(&whole, &agg, &info, None)
+            .unwrap();
+        let mut one = calamine::open_workbook_auto(&whole).unwrap();
+        for (sheet, rows) in [
+            (detail::SHEET, &details),
+            ("项目汇总", &projects),
+            ("问题清单", &issues),
+        ] {
+            let range = one.worksheet_range(sheet).unwrap();
+            let expected: Vec<Vec<String>> = range
+                .rows()
+                .skip(1)
+                .map(|r| r.iter().map(|c| c.to_string()).collect())
+                .collect();
+            assert_eq!(&expected, rows, "{sheet}");
+        }
     }
 
     #[test]
