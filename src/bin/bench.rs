@@ -1,7 +1,7 @@
 //! Stage benchmark: the calamine floor and jixiao's ingest measured side by side in one
 //! process on the same files, then each later stage. Prints figures; asserts nothing.
 //!
-//!     cargo run --release --bin bench -- DIR [--pdf] [--jobs N] [--ingest-only]
+//!     cargo run --release --bin bench -- DIR [--pdf] [--jobs N] [--rounds N] [--ingest-only]
 
 use std::path::Path;
 use std::time::Instant;
@@ -41,7 +41,7 @@ fn main() {
     jixiao::run::disable_huge_pages();
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
-        eprintln!("usage: bench DIR [--pdf] [--jobs N] [--ingest-only]");
+        eprintln!("usage: bench DIR [--pdf] [--jobs N] [--rounds N] [--ingest-only]");
         std::process::exit(1);
     };
     let jobs = args
@@ -69,26 +69,65 @@ fn main() {
     let files = jixiao::synth::files_under(Path::new(dir));
     row("scan", t.elapsed().as_secs_f64(), files.len(), "files");
 
-    // Floor and ingest, back to back on the same (warm) files. `--ingest-only` (for a
-    // profiler) runs the ingest alone.
+    // Floor and ingest, back to back on the same (warm) files, in `--rounds` rounds (3 by
+    // default) alternating which goes first: this host's speed drifts by up to 20 % over
+    // seconds, so one pair can be far off; the median of the rounds' ratios is the figure.
+    // `--ingest-only` (for a profiler) runs the ingest alone, once.
     let ingest_only = args.iter().any(|a| a == "--ingest-only");
+    let rounds: usize = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let _ = floor::read_all(&files); // warm the page cache
-    if !ingest_only {
+    let measure_floor = || {
         let t = Instant::now();
         let cpu = cpu_secs();
         let cells = floor::read_all(&files);
-        let floor_secs = t.elapsed().as_secs_f64();
-        let floor_cpu = cpu_secs() - cpu;
+        (cells, t.elapsed().as_secs_f64(), cpu_secs() - cpu)
+    };
+    let measure_ingest = || {
+        let t = Instant::now();
+        let cpu = cpu_secs();
+        let results =
+            jixiao::run::process_all(&files, &rules, &limits, jobs, None).unwrap_or_default();
+        (results, t.elapsed().as_secs_f64(), cpu_secs() - cpu)
+    };
+    let mut ratios: Vec<(f64, f64)> = Vec::new();
+    let mut floors: Vec<(f64, f64)> = Vec::new();
+    let mut results = Vec::new();
+    let (mut ingest_secs, mut ingest_cpu) = (0.0, 0.0);
+    for round in 0..if ingest_only { 1 } else { rounds } {
+        // The previous round's results freed first: each ingest starts from the same memory.
+        drop(std::mem::take(&mut results));
+        let floor_first = round % 2 == 0;
+        let mut f = None;
+        if floor_first && !ingest_only {
+            f = Some(measure_floor());
+        }
+        (results, ingest_secs, ingest_cpu) = measure_ingest();
+        if !floor_first {
+            f = Some(measure_floor());
+        }
+        if let Some((cells, floor_secs, floor_cpu)) = f {
+            let ratio = (ingest_secs / floor_secs.max(1e-9), ingest_cpu / floor_cpu.max(1e-9));
+            println!(
+                "round {}: floor {floor_secs:.2} s ({floor_cpu:.2} CPU-s), ingest {ingest_secs:.2} s ({ingest_cpu:.2} CPU-s): {:.2} (CPU time {:.2})",
+                round + 1,
+                ratio.0,
+                ratio.1
+            );
+            ratios.push(ratio);
+            floors.push((floor_secs, floor_cpu));
+            floor_result = Some((cells, floor_secs, floor_cpu));
+        }
+    }
+    if let Some((_, floor_secs, floor_cpu)) = floor_result {
         row("floor (calamine only)", floor_secs, files.len(), "files");
         row("  per CPU second", floor_cpu, files.len(), "files");
-        floor_result = Some((cells, floor_secs, floor_cpu));
     }
-
-    let t = Instant::now();
-    let cpu = cpu_secs();
-    let results = jixiao::run::process_all(&files, &rules, &limits, jobs, None).unwrap_or_default();
-    let ingest_secs = t.elapsed().as_secs_f64();
-    let ingest_cpu = cpu_secs() - cpu;
     let forms: usize = results.iter().map(|r| r.forms.len()).sum();
     let indicators: usize = results
         .iter()
@@ -102,6 +141,15 @@ fn main() {
         return;
     }
     let (cells, floor_secs, floor_cpu) = floor_result.unwrap_or_default();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let ratio = median(ratios.iter().map(|r| r.0).collect());
+    let ratio_cpu = median(ratios.iter().map(|r| r.1).collect());
+    // The aggregate against the rounds' median floor.
+    let floor_med = median(floors.iter().map(|f| f.0).collect());
+    let floor_cpu_med = median(floors.iter().map(|f| f.1).collect());
 
     // The stages of ingest on their own. First reading alone, each workbook dropped once
     // read (as the ingest does): the part of the ingest's ratio that no faster recognising,
@@ -205,16 +253,17 @@ fn main() {
         read_cpu / floor_cpu.max(1e-9)
     );
     println!(
-        "files {} | forms {} | indicators {} | cells {} | issues {} | ingest / floor = {:.2} (CPU time {:.2}); with the aggregate {:.2} (CPU time {:.2}){}",
+        "files {} | forms {} | indicators {} | cells {} | issues {} | ingest / floor = {:.2} (CPU time {:.2}; the median of {} rounds); with the aggregate {:.2} (CPU time {:.2}){}",
         files.len(),
         forms,
         indicators,
         cells,
         issues,
-        ingest_secs / floor_secs.max(1e-9),
-        ingest_cpu / floor_cpu.max(1e-9),
-        (ingest_secs + aggregate_secs) / floor_secs.max(1e-9),
-        (ingest_cpu + aggregate_cpu) / floor_cpu.max(1e-9),
+        ratio,
+        ratio_cpu,
+        ratios.len(),
+        ratio + aggregate_secs / floor_med.max(1e-9),
+        ratio_cpu + aggregate_cpu / floor_cpu_med.max(1e-9),
         jixiao::run::peak_note()
     );
 }
