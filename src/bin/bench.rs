@@ -112,7 +112,10 @@ fn main() {
             f = Some(measure_floor());
         }
         if let Some((cells, floor_secs, floor_cpu)) = f {
-            let ratio = (ingest_secs / floor_secs.max(1e-9), ingest_cpu / floor_cpu.max(1e-9));
+            let ratio = (
+                ingest_secs / floor_secs.max(1e-9),
+                ingest_cpu / floor_cpu.max(1e-9),
+            );
             println!(
                 "round {}: floor {floor_secs:.2} s ({floor_cpu:.2} CPU-s), ingest {ingest_secs:.2} s ({ingest_cpu:.2} CPU-s): {:.2} (CPU time {:.2})",
                 round + 1,

@@ -965,31 +965,53 @@ mod tests {
         );
     }
 
+    /// The seed's forms, each `copies` times, a file each, processed: `unit(i)` gives file i's
+    /// unit code and name (its folder is named by them).
+    fn seed_files(
+        copies: usize,
+        unit: impl Fn(usize) -> (String, String),
+    ) -> Vec<crate::process::FileResult> {
+        let rules = crate::rules::Rules::national();
+        let mut seed = crate::samples::seed_targets();
+        seed.extend(crate::samples::seed_selfevals(&rules));
+        let forms: Vec<_> = (0..copies).flat_map(|_| seed.iter()).collect();
+        forms
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut f = (*f).clone();
+                let (code, name) = unit(i);
+                let path = std::path::PathBuf::from(format!("{code}{name}/表{i}.xlsx"));
+                let unit = crate::model::Unit {
+                    code: Some(code),
+                    name,
+                };
+                f.unit = Some(crate::model::Sourced::derived(unit));
+                let bytes = crate::samples::xlsx_bytes(&[f], false, false).unwrap();
+                let wb = crate::read::read_bytes(bytes, &Default::default()).unwrap();
+                crate::process::process_workbook(&path, &wb, &rules)
+            })
+            .collect()
+    }
+
+    /// consolidated.xlsx of `agg` written with worksheets of at most `max_rows` rows, in `dir`.
+    fn written_with(agg: &Aggregate, max_rows: u64, dir: &Path) -> std::path::PathBuf {
+        let path = dir.join(format!("consolidated{max_rows}.xlsx"));
+        let info = RunInfo::default();
+        start_workbook_with(agg, &info, max_rows)
+            .unwrap()
+            .finish(&path, agg, &info, None)
+            .unwrap();
+        path
+    }
+
     /// A sheet longer than a worksheet holds goes on in 指标明细(2), (3), …, cut between
     /// units, every row written once and in order.
     #[test]
     fn long_sheets_go_on_in_further_worksheets() {
         use calamine::Reader;
-        let rules = crate::rules::Rules::national();
-        let mut forms = crate::samples::seed_targets();
-        forms.extend(crate::samples::seed_selfevals(&rules));
         // One file per form, each in a unit of its own: many small groups to cut between.
-        let results: Vec<_> = forms
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let mut f = f.clone();
-                let unit = crate::model::Unit {
-                    code: Some(format!("{}", 100_001 + i)),
-                    name: format!("单位{i}"),
-                };
-                f.unit = Some(crate::model::Sourced::derived(unit));
-                let bytes = crate::samples::xlsx_bytes(&[f], false, false).unwrap();
-                let wb = crate::read::read_bytes(bytes, &Default::default()).unwrap();
-                let path = std::path::PathBuf::from(format!("{}单位{i}/表.xlsx", 100_001 + i));
-                crate::process::process_workbook(&path, &wb, &rules)
-            })
-            .collect();
+        let results = seed_files(1, |i| (format!("{}", 100_001 + i), format!("单位{i}")));
         let agg = crate::aggregate::aggregate(&results, &[], 0, None, &|_| None);
         let indicators = detail::DetailRows::new(&agg, detail::MAX_ROWS);
         let largest = (0..indicators.groups())
@@ -1000,12 +1022,7 @@ mod tests {
         assert!(total > 2 * largest, "several worksheets' worth");
 
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("consolidated.xlsx");
-        let info = RunInfo::default();
-        start_workbook_with(&agg, &info, largest)
-            .unwrap()
-            .finish(&path, &agg, &info, None)
-            .unwrap();
+        let path = written_with(&agg, largest, dir.path());
         let mut book = calamine::open_workbook_auto(&path).unwrap();
         let names = book.sheet_names();
         let parts: Vec<&String> = names
@@ -1040,7 +1057,9 @@ mod tests {
             assert_ne!(codes[at - 1], codes[at], "{} begins a unit", pair[1]);
         }
         // A form with more rows than a worksheet holds cannot be written.
-        let err = start_workbook_with(&agg, &info, largest - 1).err().unwrap();
+        let err = start_workbook_with(&agg, &RunInfo::default(), largest - 1)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("超过 Excel"), "{err}");
     }
 
@@ -1050,28 +1069,9 @@ mod tests {
     #[test]
     fn a_unit_longer_than_a_worksheet_goes_on_in_the_next() {
         use calamine::Reader;
-        let rules = crate::rules::Rules::national();
-        let mut seed = crate::samples::seed_targets();
-        seed.extend(crate::samples::seed_selfevals(&rules));
         // One unit, a file per form, each form sent in four files (the copies are duplicates:
         // rows of 项目汇总 and 问题清单, not of 指标明细).
-        let forms: Vec<_> = (0..4).flat_map(|_| seed.iter()).collect();
-        let results: Vec<_> = forms
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let mut f = (*f).clone();
-                let unit = crate::model::Unit {
-                    code: Some("100001".into()),
-                    name: "单位".into(),
-                };
-                f.unit = Some(crate::model::Sourced::derived(unit));
-                let bytes = crate::samples::xlsx_bytes(&[f], false, false).unwrap();
-                let wb = crate::read::read_bytes(bytes, &Default::default()).unwrap();
-                let path = std::path::PathBuf::from(format!("100001单位/表{i}.xlsx"));
-                crate::process::process_workbook(&path, &wb, &rules)
-            })
-            .collect();
+        let results = seed_files(4, |_| ("100001".into(), "单位".into()));
         let agg = crate::aggregate::aggregate(&results, &[], 0, None, &|_| None);
         let largest_form = agg
             .counted()
@@ -1092,12 +1092,7 @@ mod tests {
         );
 
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("consolidated.xlsx");
-        let info = RunInfo::default();
-        start_workbook_with(&agg, &info, largest_form)
-            .unwrap()
-            .finish(&path, &agg, &info, None)
-            .unwrap();
+        let path = written_with(&agg, largest_form, dir.path());
         let mut book = calamine::open_workbook_auto(&path).unwrap();
         let names = book.sheet_names();
         // Each sheet's parts: every row once and in order, none past the limit.
@@ -1133,11 +1128,7 @@ mod tests {
         let issues = body(&mut book, "问题清单");
         assert_eq!(issues.len(), agg.issues.len());
         // The rows are those of the sheets written whole (a worksheet without the limit).
-        let whole = dir.path().join("whole.xlsx");
-        start_workbook(&agg, &info)
-            .unwrap()
-            .finish(&whole, &agg, &info, None)
-            .unwrap();
+        let whole = written_with(&agg, detail::MAX_ROWS, dir.path());
         let mut one = calamine::open_workbook_auto(&whole).unwrap();
         for (sheet, rows) in [
             (detail::SHEET, &details),
