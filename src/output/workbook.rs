@@ -994,6 +994,20 @@ mod tests {
             .collect()
     }
 
+    /// A worksheet's rows below its header, as text.
+    fn data_rows<R: std::io::Read + std::io::Seek>(
+        book: &mut calamine::Sheets<R>,
+        sheet: &str,
+    ) -> Vec<Vec<String>> {
+        use calamine::Reader;
+        book.worksheet_range(sheet)
+            .unwrap()
+            .rows()
+            .skip(1)
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect()
+    }
+
     /// consolidated.xlsx of `agg` written with worksheets of at most `max_rows` rows, in `dir`.
     fn written_with(agg: &Aggregate, max_rows: u64, dir: &Path) -> std::path::PathBuf {
         let path = dir.join(format!("consolidated{max_rows}.xlsx"));
@@ -1104,12 +1118,7 @@ mod tests {
                 .collect();
             let mut rows = Vec::new();
             for name in &parts {
-                let range = book.worksheet_range(name).unwrap();
-                let body: Vec<Vec<String>> = range
-                    .rows()
-                    .skip(1)
-                    .map(|r| r.iter().map(|c| c.to_string()).collect())
-                    .collect();
+                let body = data_rows(book, name);
                 assert!(
                     !body.is_empty() && body.len() as u64 <= largest_form,
                     "{name}: {}",
@@ -1135,13 +1144,7 @@ mod tests {
             ("项目汇总", &projects),
             ("问题清单", &issues),
         ] {
-            let range = one.worksheet_range(sheet).unwrap();
-            let expected: Vec<Vec<String>> = range
-                .rows()
-                .skip(1)
-                .map(|r| r.iter().map(|c| c.to_string()).collect())
-                .collect();
-            assert_eq!(&expected, rows, "{sheet}");
+            assert_eq!(&data_rows(&mut one, sheet), rows, "{sheet}");
         }
     }
 
