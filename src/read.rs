@@ -1807,9 +1807,8 @@ fn convert_ref(data: &calamine::DataRef<'_>) -> Option<GridCell> {
 }
 
 /// A number cell. Most are whole (分值 10, 预算数 1850000) or have a few decimals: those skip
-/// the general binary-to-decimal conversion (a tenth of building a grid) and are read as the
-/// decimal typed (`short_decimal`); whole numbers come out as the general conversion gives
-/// them (a test checks it).
+/// the general conversion (formatting and parsing: a tenth of building a grid) and are read
+/// as the decimal typed (`short_decimal`); both paths give the same (tests check it).
 fn float_cell(f: f64) -> GridCell {
     // Whole and within f64's exact integers; -0.0 and 0.0 take the general path.
     if f.fract() == 0.0 && f != 0.0 && f.abs() < EXACT_INTEGERS {
@@ -1837,11 +1836,10 @@ fn float_cell(f: f64) -> GridCell {
 const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
 
 /// A number typed with one to four decimals (86.18, 0.5, 4096.0254 万元 — to the yuan): Excel
-/// keeps the double nearest to m / 10^k, and this is that decimal, exactly. The general
-/// conversion is both slower and, from 4096 with three or four decimals on, not exact: it
-/// read 4096.0254 as 4096.025400000001 (46,000 of the 2 × 10⁸ such values up to 10⁴ differed;
-/// none with one or two decimals). None for anything else (more places, a computed
-/// 0.30000000000000004): those keep the general conversion.
+/// keeps the double nearest to m / 10^k, and this is that decimal, exactly (rust_decimal's
+/// conversion of the double read 4096.0254 as 4096.025400000001: 46,000 of the 2 × 10⁸ such
+/// values up to 10⁴ differed). None for anything else (more places, a computed
+/// 0.30000000000000004): those take the general conversion.
 fn short_decimal(f: f64) -> Option<Decimal> {
     const POWERS: [f64; 4] = [10.0, 100.0, 1_000.0, 10_000.0];
     for (k, p) in (1u32..).zip(POWERS) {
@@ -1858,8 +1856,17 @@ fn short_decimal(f: f64) -> Option<Decimal> {
     None
 }
 
+/// Any other number, as Excel shows it: a fraction rounded to 15 significant digits — all
+/// Excel keeps of a typed number, and all a double holds of one (DBL_DIG), so any typed number
+/// reads back as typed (4105.84312, or 万元 to the 分 such as 1234.567891), and a computed
+/// 0.1 + 0.2 as the 0.3 the cell shows. rust_decimal's conversion of the double itself read
+/// 4105.84312 as 4105.843120000001. Whole numbers past 2^53, and fractions a decimal cannot
+/// hold (scale past 28), keep that conversion: the double's exact value.
 fn float_cell_general(f: f64) -> GridCell {
-    let (text, number) = match Decimal::try_from(f) {
+    let shown = (f.is_finite() && f.fract() != 0.0)
+        .then(|| Decimal::from_scientific(&format!("{f:.14e}")).ok())
+        .flatten();
+    let (text, number) = match shown.map(Ok).unwrap_or_else(|| Decimal::try_from(f)) {
         Ok(d) => {
             let d = d.normalize();
             (d.to_string(), Some(d))
@@ -1996,11 +2003,9 @@ mod tests {
             (-4503.529, "-4503.529"),
         ] {
             assert_eq!(&*float_cell(f).text, text);
-            assert_ne!(
-                &*float_cell_general(f).text,
-                text,
-                "the general path's noise"
-            );
+            assert_eq!(&*float_cell_general(f).text, text);
+            // What rust_decimal's conversion of the double reads: noise digits.
+            assert_ne!(Decimal::try_from(f).unwrap().normalize().to_string(), text);
         }
         assert_eq!(&*float_cell(123_456_789.012_5).text, "123456789.0125");
         // Not a short decimal: the general conversion.
@@ -2015,6 +2020,36 @@ mod tests {
         ] {
             assert_eq!(float_cell(f), float_cell_general(f), "{f}");
         }
+    }
+
+    /// Any other number is read as Excel shows it (15 significant digits): a typed one as
+    /// typed, however many decimals — 万元 to the 分 has six — and a computed one as its cell
+    /// shows it.
+    #[test]
+    fn longer_decimals_are_read_as_excel_shows_them() {
+        for (f, text) in [
+            (4105.84312, "4105.84312"), // rust_decimal's conversion: 4105.843120000001
+            (1234.567891, "1234.567891"),
+            (-98765.432109, "-98765.432109"),
+            (0.000_012_5, "0.0000125"),
+            (123_456_789.012_345, "123456789.012345"),
+            (0.1 + 0.2, "0.3"),
+            (1.0 / 3.0, "0.333333333333333"),
+            (2.0 / 3.0, "0.666666666666667"),
+        ] {
+            let cell = float_cell(f);
+            assert_eq!(&*cell.text, text, "{f}");
+            assert_eq!(cell.number, Some(text.parse::<Decimal>().unwrap()), "{f}");
+        }
+        assert_ne!(
+            Decimal::try_from(4105.84312).unwrap().to_string(),
+            "4105.84312"
+        );
+        // Whole numbers past the exact integers keep the double's exact value; what no decimal
+        // holds is text only.
+        assert_eq!(&*float_cell(1e16).text, "10000000000000000");
+        assert_eq!(float_cell(1e300).number, None);
+        assert_eq!(float_cell(f64::NAN).number, None);
     }
 
     proptest::proptest! {
@@ -2048,6 +2083,18 @@ mod tests {
             if ulps == 0 {
                 proptest::prop_assert!(short_decimal(f).is_some());
             }
+        }
+
+        /// Every number of up to 15 significant digits, whatever its decimals, is read as
+        /// typed.
+        #[test]
+        fn decimals_of_fifteen_digits_are_read_as_typed(
+            m in -999_999_999_999_999i64..=999_999_999_999_999,
+            k in 0u32..=15,
+        ) {
+            let typed = Decimal::new(m, k);
+            let f: f64 = typed.to_string().parse().unwrap();
+            proptest::prop_assert_eq!(float_cell(f).number, Some(typed.normalize()));
         }
 
         #[test]
