@@ -707,6 +707,7 @@ fn guard_archive(
     // Sheets are counted against the sheet parts present, and their parts compared as a zip
     // lookup would find them, so that neither dummy parts nor a part's name spelt two ways
     // (`../xl/worksheets/Sheet1.xml`) let one part be read for many sheets.
+    //
     // (sheet name, part) of an xlsx's sheets: compared here, and each sheet's merges found by it.
     let xlsx_parts = match (&workbook_part, &workbook_rels) {
         (Some(wb), Some(rels)) if format == Format::Xlsx => sheet_parts(wb, rels),
