@@ -513,12 +513,19 @@ pub fn aggregate<'a>(
             project: None,
         });
     }
+    // Units by code (the first of a code, as a scan would find): a night of thousands of broken
+    // files does not scan 5,000 units for each.
+    let mut unit_at: HashMap<Option<String>, usize> = HashMap::new();
+    for (n, u) in units.iter().enumerate() {
+        unit_at.entry(u.code.clone()).or_insert(n);
+    }
     for r in results {
         for i in &r.issues {
             let unit = unit_from_path(&r.path);
             if let Some(u) = unit
                 .as_ref()
-                .and_then(|u| units.iter_mut().find(|x| x.code == u.code))
+                .and_then(|u| unit_at.get(&u.code))
+                .and_then(|&n| units.get_mut(n))
             {
                 u.issues[severity_index(i.severity)] += 1;
             }
@@ -724,4 +731,55 @@ fn lowered_targets(projects: &[ProjectRow]) -> Vec<(usize, Issue)> {
         .enumerate()
         .flat_map_iter(of_project)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that could not be read counts against the unit its folder names, and against
+    /// no other (units looked up by code).
+    #[test]
+    fn a_broken_files_issue_counts_for_the_unit_its_folder_names() {
+        let rules = crate::rules::Rules::national();
+        let forms = crate::samples::seed_targets();
+        let mut results: Vec<FileResult> = forms
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let code = format!("{}", 100_001 + i % 3);
+                let mut f = f.clone();
+                f.unit = Some(crate::model::Sourced::derived(crate::model::Unit {
+                    code: Some(code.clone()),
+                    name: format!("单位{code}"),
+                }));
+                let bytes = crate::samples::xlsx_bytes(&[f], false, false).unwrap();
+                let wb = crate::read::read_bytes(bytes, &Default::default()).unwrap();
+                let path = PathBuf::from(format!("{code}单位{code}/表{i}.xlsx"));
+                crate::process::process_workbook(&path, &wb, &rules)
+            })
+            .collect();
+        let before = aggregate(&results, &[], 0, None, &|_| None)
+            .units
+            .iter()
+            .map(|u| (u.code.clone(), u.issues))
+            .collect::<Vec<_>>();
+        results.push(FileResult {
+            path: PathBuf::from("100002单位100002/坏.xlsx"),
+            format: None,
+            forms: Vec::new(),
+            issues: vec![Issue::error("read.corrupt", "工作簿文件已损坏")],
+            rejected: true,
+        });
+        let after = aggregate(&results, &[], 0, None, &|_| None);
+        assert_eq!(before.len(), 3);
+        for (u, (code, issues)) in after.units.iter().zip(&before) {
+            assert_eq!(&u.code, code);
+            let mut want = *issues;
+            if code.as_deref() == Some("100002") {
+                want[severity_index(Severity::Error)] += 1;
+            }
+            assert_eq!(u.issues, want, "{code:?}");
+        }
+    }
 }
