@@ -332,7 +332,6 @@ fn hostile_inputs_never_stop_the_run() {
 /// (the unit's name made the workbook unwritable and the whole night fail).
 #[test]
 fn texts_longer_than_a_cell_are_cut_in_the_workbook() {
-    use std::io::{Read, Write};
     let samples = samples();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
@@ -340,30 +339,25 @@ fn texts_longer_than_a_cell_are_cut_in_the_workbook() {
     let from = samples
         .path()
         .join("569301天津市科学技术协会/项目支出绩效目标表.xlsx");
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
-    let mut w = zip::ZipWriter::new(std::fs::File::create(input.join("长文字.xlsx")).unwrap());
-    for i in 0..zip.len() {
-        let mut part = zip.by_index(i).unwrap();
-        let name = part.name().unwrap().to_string();
-        let mut bytes = Vec::new();
-        part.read_to_end(&mut bytes).unwrap();
-        if name == "xl/sharedStrings.xml" {
-            let long = "长".repeat(40_000);
+    let long = "长".repeat(40_000);
+    let parts: Vec<(String, Vec<u8>)> = xlsx_parts(&from)
+        .into_iter()
+        .map(|(name, bytes)| {
+            if name != "xl/sharedStrings.xml" {
+                return (name, bytes);
+            }
             let text = String::from_utf8(bytes).unwrap();
             assert!(text.contains("天津市科学技术协会") && text.contains("基层科普能力提升项目"));
-            bytes = text
+            let text = text
                 .replace("天津市科学技术协会", &format!("天津市科学技术协会{long}"))
                 .replace(
                     "基层科普能力提升项目",
                     &format!("基层科普能力提升项目{long}"),
-                )
-                .into_bytes();
-        }
-        w.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(&bytes).unwrap();
-    }
-    w.finish().unwrap();
+                );
+            (name, text.into_bytes())
+        })
+        .collect();
+    xlsx_from_parts(&input.join("长文字.xlsx"), &parts);
 
     let out = dir.path().join("out");
     expect_exit(&run_job(&input, &out, &["--no-pdf"]), 0);

@@ -92,6 +92,21 @@ pub fn issues_without_place(v: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The parts (name, body) of an xlsx, in order: to change one and write them back with
+/// `xlsx_from_parts`.
+pub fn xlsx_parts(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut part = zip.by_index(i).unwrap();
+            let mut body = Vec::new();
+            part.read_to_end(&mut body).unwrap();
+            (part.name().unwrap().to_string(), body)
+        })
+        .collect()
+}
+
 /// Write an xlsx from its parts (name, body), for hand-made hostile workbooks.
 pub fn xlsx_from_parts(path: &Path, parts: &[(String, Vec<u8>)]) {
     use std::io::Write;
